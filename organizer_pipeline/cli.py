@@ -1,0 +1,146 @@
+"""The `organizer` command. Each domain adds its own subcommands through a `register(commands)` hook, so
+this file only wires them together and turns known failures into one line and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+
+from organizer_pipeline.errors import OrganizerError
+from organizer_pipeline.logs import configure_logging
+
+log = logging.getLogger("organizer")
+
+# Modules with a `register(commands: argparse._SubParsersAction)` function.
+COMMAND_MODULES = (
+    "organizer_pipeline.cvdw.cli",
+    "organizer_pipeline.hotmart.cli",
+    "organizer_pipeline.enrichment.cli",
+    "organizer_pipeline.kpi.cli",
+    "organizer_pipeline.ops.cli",
+    "organizer_pipeline.sandbox.cli",
+    "organizer_pipeline.bench.cli",
+)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from organizer_pipeline.up import run_everything
+
+    return run_everything(
+        dagster_port=args.dagster_port, web_port=args.web_port, host=args.host, sandbox=args.sandbox
+    )
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "organizer_pipeline.web.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+    )
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from organizer_pipeline.db import migrate
+    from organizer_pipeline.db.embedded import default_server
+    from organizer_pipeline.db.engine import (
+        DAGSTER_DB,
+        WAREHOUSE_DB,
+        check_connection,
+        dagster_url,
+        ensure_database,
+        warehouse_url,
+    )
+    from organizer_pipeline.db.urls import describe, render
+
+    if args.action == "start":
+        server = default_server()
+        started = server.start()
+        for name in (WAREHOUSE_DB, DAGSTER_DB):
+            ensure_database(server.url(name))
+        print(f"embedded PostgreSQL {'started' if started else 'already running'}: {server.url()}")
+    elif args.action == "stop":
+        print(
+            "embedded PostgreSQL stopped"
+            if default_server().stop()
+            else "embedded PostgreSQL was not running"
+        )
+    elif args.action == "url":
+        print(render(dagster_url() if args.dagster else warehouse_url()))
+    elif args.action == "upgrade":
+        url = warehouse_url()
+        for target in (url, dagster_url()):  # Dagster creates its own tables, but not its database
+            ensure_database(target)
+            check_connection(target)
+        migrate.upgrade(url)
+        print(f"{describe(url)}: at migration {migrate.current_revision(url)} (head)")
+    elif args.action == "status":
+        url = warehouse_url()
+        check_connection(url)
+        current, head = migrate.current_revision(url), migrate.head_revision()
+        status = {"database": describe(url), "migration": current, "head": head, "at_head": current == head}
+        print(json.dumps(status))
+        return 0 if current == head else 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="organizer",
+        description="Operate organizer_pipeline: database, Dagster, web app, sandbox, benchmarks.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = commands.add_parser("up", help="start database, migrations, Dagster (UI + daemon) and the web app")
+    up.add_argument("--host", default=None, help="bind address of both UIs (default 127.0.0.1)")
+    up.add_argument("--dagster-port", type=int, default=None, help="Dagster UI port (default 3000)")
+    up.add_argument("--web-port", type=int, default=None, help="web app port (default 8080)")
+    up.add_argument(
+        "--sandbox",
+        choices=["auto", "off"],
+        default="auto",
+        help="auto: simulate every API whose credentials are absent",
+    )
+    up.set_defaults(func=cmd_up)
+
+    from organizer_pipeline import settings
+
+    web = commands.add_parser("web", help="serve the web app (webhooks, health, dashboard, API)")
+    web.add_argument("--host", default=settings.env("ORGANIZER_WEB_HOST"))
+    web.add_argument("--port", type=int, default=settings.env_int("ORGANIZER_WEB_PORT"))
+    web.add_argument("--workers", type=int, default=1)
+    web.set_defaults(func=cmd_web)
+
+    db = commands.add_parser("db", help="database: start/stop the embedded server, migrate, status")
+    db.add_argument("action", choices=["upgrade", "status", "start", "stop", "url"])
+    db.add_argument("--dagster", action="store_true", help="with `url`: Dagster's database instead")
+    db.set_defaults(func=cmd_db)
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_logging()
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except OrganizerError as error:
+        print(f"organizer: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

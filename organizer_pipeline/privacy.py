@@ -1,0 +1,62 @@
+"""Masking of personal data (e-mail, CPF/CNPJ, phone) and secrets, for logs and the audit trail."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+
+EMAIL_RE = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9])[A-Za-z0-9.-]*(\.[A-Za-z]{2,})")
+# CPF (11 digits) / CNPJ (14 digits), with or without punctuation.
+DOCUMENT_RE = re.compile(r"\b\d{3}\.?\d{3}\.?\d{3}-?\d{2}\b|\b\d{2}\.?\d{3}\.?\d{3}/?\d{4}-?\d{2}\b")
+PHONE_RE = re.compile(r"(?<![\w.])\+?\(?\d{2,3}\)?[\s-]?\d{4,5}-?\d{4}\b")
+SECRET_ENV_SUFFIXES = ("_KEY", "_TOKEN", "_HOTTOK", "_PASSWORD", "_SECRET")
+
+
+def email_key(email: str) -> str:
+    """The canonical form contacts are keyed by."""
+    return email.strip().lower()
+
+
+def email_sha256(email: str) -> str:
+    return hashlib.sha256(email_key(email).encode()).hexdigest()
+
+
+def mask_email(email: str | None) -> str | None:
+    """`joao.silva@gmail.com` -> `j***@g***.com`: enough to tell two people apart in a log, no more."""
+    if not email:
+        return email
+    return EMAIL_RE.sub(lambda m: f"{m.group(1)}***@{m.group(2)}***{m.group(3)}", email.strip())
+
+
+def mask_digits(value: str | None, keep: int = 2) -> str | None:
+    if not value:
+        return value
+    digits = re.sub(r"\D", "", value)
+    return "*" * max(len(digits) - keep, 0) + digits[-keep:]
+
+
+def secret_values() -> list[str]:
+    """Values of secret-looking env vars currently set (long enough to be worth hiding)."""
+    return [
+        value for name, value in os.environ.items() if name.endswith(SECRET_ENV_SUFFIXES) and len(value) >= 6
+    ]
+
+
+def redact(text: str) -> str:
+    """Mask every e-mail, document, phone number and known secret in free text."""
+    for secret in secret_values():
+        text = text.replace(secret, "***")
+    text = EMAIL_RE.sub(lambda m: f"{m.group(1)}***@{m.group(2)}***{m.group(3)}", text)
+    text = DOCUMENT_RE.sub(lambda m: mask_digits(m.group(0)) or "", text)
+    return PHONE_RE.sub(lambda m: mask_digits(m.group(0)) or "", text)
+
+
+class RedactingFilter(logging.Filter):
+    """Applied to our handlers so nothing personal or secret reaches a log line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        record.msg, record.args = redact(message), None
+        return True

@@ -1,0 +1,190 @@
+"""HTTP plumbing shared by every outside API client: one session, a rate limiter, retries that honour
+`Retry-After`, and typed errors that say what to fix. Clients subclass `ApiClient` and only describe
+their API's quirks (what counts as a retryable answer, how an error body reads)."""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from organizer_pipeline.errors import OrganizerError
+
+RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+class ApiError(OrganizerError):
+    def __init__(self, api: str, message: str, status: int | None = None):
+        super().__init__(f"{api}: {message}")
+        self.api, self.status = api, status
+
+
+class ApiAuthError(ApiError):
+    """401/403: credentials are wrong; retrying cannot help."""
+
+
+class ApiBadRequest(ApiError):
+    """4xx other than auth/rate limit: the request itself is wrong."""
+
+
+class ApiUnavailable(ApiError):
+    """Retries exhausted on rate limits, 5xx, timeouts or resets."""
+
+
+class RateLimiter:
+    """Spaces calls evenly: at most `rate` calls per `per` seconds, across threads. `rate <= 0` disables."""
+
+    def __init__(
+        self,
+        rate: float,
+        per: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.interval = per / rate if rate > 0 else 0.0
+        self._clock, self._sleep = clock, sleep
+        self._next = 0.0
+        self._lock = threading.Lock()
+        self.waited_seconds = 0.0
+
+    def acquire(self) -> float:
+        if self.interval <= 0:
+            return 0.0
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        wait = start - now
+        if wait > 0:
+            self._sleep(wait)
+            self.waited_seconds += wait
+        return wait
+
+    def push_back(self, seconds: float) -> None:
+        """The server told us to wait (Retry-After / reset headers): nobody calls before then."""
+        with self._lock:
+            self._next = max(self._next, self._clock() + seconds)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+    return max(when - (now if now is not None else time.time()), 0.0)
+
+
+@dataclass
+class CallStats:
+    calls: int = 0
+    retries: int = 0
+    rate_limit_wait_seconds: float = 0.0
+    retry_wait_seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 6
+    base_delay: float = 1.0
+    max_delay: float = 60.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Full-jitter exponential backoff, never shorter than what the server asked for."""
+        backoff = random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+        return max(backoff, retry_after or 0.0)
+
+
+class ApiClient:
+    """One API. Subclasses set `api_name` and override the `classify`/`error_message` hooks."""
+
+    api_name = "API"
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+        limiter: RateLimiter | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.session = requests.Session()
+        self.session.headers.update(headers or {})
+        self.timeout = timeout
+        self.limiter = limiter or RateLimiter(0)
+        self.retry = retry or RetryPolicy()
+        self.stats = CallStats()
+        self._sleep = sleep
+
+    # -- hooks -----------------------------------------------------------------------------------------
+    def classify(self, response: requests.Response) -> str | None:
+        """A reason to retry this answer, or None when it is final (success or a non-retryable error)."""
+        if response.status_code in RETRYABLE_STATUS:
+            return f"HTTP {response.status_code}"
+        return None
+
+    def error_message(self, response: requests.Response) -> str:
+        text = response.text.strip().replace("\n", " ")
+        return text[:300] or response.reason or "no body"
+
+    def auth_hint(self) -> str:
+        return "check the API credentials"
+
+    # -- the call --------------------------------------------------------------------------------------
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        url = path if path.startswith("http") else f"{self.base_url}/{path.lstrip('/')}"
+        kwargs.setdefault("timeout", self.timeout)
+        last_problem = "no attempt made"
+        for attempt in range(self.retry.attempts):
+            self.stats.rate_limit_wait_seconds += self.limiter.acquire()
+            self.stats.calls += 1
+            retry_after: float | None = None
+            try:
+                response = self.session.request(method, url, **kwargs)
+            except (requests.Timeout, requests.ConnectionError) as error:
+                last_problem = f"{type(error).__name__}"
+            else:
+                reason = self.classify(response)
+                if reason is None:
+                    self._raise_for_final(response)
+                    return response
+                last_problem = reason
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                if retry_after is not None:
+                    self.limiter.push_back(retry_after)
+            if attempt + 1 < self.retry.attempts:
+                delay = self.retry.delay(attempt, retry_after)
+                self.stats.retries += 1
+                self.stats.retry_wait_seconds += delay
+                self._sleep(delay)
+        self.stats.errors.append(last_problem)
+        raise ApiUnavailable(
+            self.api_name,
+            f"{method} {path} still failing after {self.retry.attempts} attempts ({last_problem})",
+        )
+
+    def _raise_for_final(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        message = self.error_message(response)
+        if status in (401, 403):
+            raise ApiAuthError(self.api_name, f"HTTP {status} {message} — {self.auth_hint()}", status)
+        raise ApiBadRequest(self.api_name, f"HTTP {status}: {message}", status)

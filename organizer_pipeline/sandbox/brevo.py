@@ -1,0 +1,7 @@
+"""Simulator of the brevo API (see ../shared/contracts/)."""
+
+from starlette.applications import Starlette
+
+
+def create_app(**knobs) -> Starlette:
+    return Starlette(routes=[])

@@ -1,0 +1,288 @@
+"""`organizer up` (what `make run` runs): database, migrations, simulators for absent credentials,
+Dagster (webserver + daemon) and the web app — and on Ctrl-C/SIGTERM, everything it started stops again,
+the embedded database last."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from organizer_pipeline import settings
+from organizer_pipeline.db import migrate, urls
+from organizer_pipeline.db.embedded import default_server, free_port
+from organizer_pipeline.db.engine import DAGSTER_DB, WAREHOUSE_DB, check_connection, ensure_database
+from organizer_pipeline.errors import OrganizerError
+
+log = logging.getLogger("organizer.up")
+
+
+def load_dotenv(path: Path) -> list[str]:
+    """KEY=VALUE lines of `.env` into os.environ, never overriding what the shell already set."""
+    if not path.exists():
+        return []
+    loaded = []
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        key, value = key.strip(), value.strip().strip("'\"")
+        if key and key not in os.environ:
+            os.environ[key] = value
+            loaded.append(key)
+    return loaded
+
+
+@dataclass
+class Supervisor:
+    """The child processes of `organizer up`, each in its own process group so one signal stops it all."""
+
+    children: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+
+    def start(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen:
+        log_dir = settings.STATE_DIR / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        output = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
+        process = subprocess.Popen(
+            command,
+            env=env,
+            cwd=settings.PROJECT_ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.children.append((name, process))
+        return process
+
+    def first_exited(self) -> tuple[str, int] | None:
+        for name, process in self.children:
+            if process.poll() is not None:
+                return name, process.returncode
+        return None
+
+    def stop_all(self, grace: float = 20.0) -> None:
+        for _, process in reversed(self.children):
+            _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for _, process in reversed(self.children):
+            try:
+                process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                pass
+            _signal_group(process, signal.SIGKILL)  # stragglers of the group (grandchildren), if any
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def wait_for_http(url: str, timeout: float) -> bool:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=2).status_code < 500:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def prepare_database(env: dict[str, str]) -> bool:
+    """Point env at the databases (starting the embedded one if no DATABASE_URL); True when we started it."""
+    started = False
+    if settings.env("DATABASE_URL"):
+        warehouse = urls.normalize(settings.env("DATABASE_URL") or "")
+        log.info("database: DATABASE_URL (%s); the embedded server is not used", urls.describe(warehouse))
+    else:
+        server = default_server()
+        started = server.start()
+        warehouse = urls.normalize(server.url(WAREHOUSE_DB))
+        log.info(
+            "database: embedded PostgreSQL %s at %s (data in %s)",
+            "started" if started else "already running",
+            urls.describe(warehouse),
+            server.data_dir,
+        )
+    dagster = urls.normalize(settings.env("DAGSTER_PG_URL") or urls.with_database(warehouse, DAGSTER_DB))
+    for url in (warehouse, dagster):
+        ensure_database(url)
+        check_connection(url)
+    migrate.upgrade(warehouse)
+    env["DATABASE_URL"] = urls.render(warehouse)
+    env["DAGSTER_PG_URL"] = urls.render(dagster)
+    return started
+
+
+def start_simulators(supervisor: Supervisor, env: dict[str, str], mode: str) -> list[str]:
+    from organizer_pipeline.sandbox import SIMULATORS
+
+    simulated = []
+    for sim in SIMULATORS.values():
+        if mode == "off" or all(env.get(name) for name in sim.credentials):
+            continue
+        port = free_port()
+        supervisor.start(
+            f"sandbox-{sim.name}",
+            [
+                sys.executable,
+                "-m",
+                "organizer_pipeline.cli",
+                "sandbox",
+                "serve",
+                sim.name,
+                "--port",
+                str(port),
+            ],
+            env,
+        )
+        env.update(sim.env(f"http://127.0.0.1:{port}"))
+        simulated.append(sim.name)
+        log.info(
+            "%s: credentials absent (%s) -> sandbox simulator at http://127.0.0.1:%s",
+            sim.name,
+            ", ".join(sim.credentials),
+            port,
+        )
+    return simulated
+
+
+def run_everything(dagster_port: int | None, web_port: int | None, host: str | None, sandbox: str) -> int:
+    loaded = load_dotenv(settings.PROJECT_ROOT / ".env")
+    if loaded:
+        log.info(".env: loaded %d settings", len(loaded))
+    env = dict(os.environ)
+    env["DAGSTER_HOME"] = str(settings.PROJECT_ROOT)  # the top-level dagster.yaml
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    dagster_host = host or settings.env("DAGSTER_WEB_HOST")
+    web_host = host or settings.env("ORGANIZER_WEB_HOST")
+    dagster_port = dagster_port or settings.env_int("DAGSTER_WEB_PORT")
+    web_port = web_port or settings.env_int("ORGANIZER_WEB_PORT")
+
+    supervisor = Supervisor()
+    started_db = False
+    stopping = False
+
+    def on_signal(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        started_db = prepare_database(env)
+        set_cvdw_pool_limit(env)
+        simulated = start_simulators(supervisor, env, sandbox)
+        if not env.get("HOTMART_HOTTOK"):
+            env["HOTMART_HOTTOK"] = secrets.token_urlsafe(24)
+            log.info("hotmart: HOTMART_HOTTOK not set -> a random one for this session (sandbox events only)")
+            simulated.append("hotmart")
+        if not env.get("ORGANIZER_API_TOKEN"):
+            env["ORGANIZER_API_TOKEN"] = secrets.token_urlsafe(24)
+            log.info(
+                "api: ORGANIZER_API_TOKEN not set -> for this session use: %s", env["ORGANIZER_API_TOKEN"]
+            )
+        web_url = f"http://{web_host}:{web_port}"
+        env.setdefault("ORGANIZER_WEB_URL", web_url)
+        dagster_bin = str(Path(sys.executable).parent / "dagster")
+        supervisor.start(
+            "dagster",
+            [
+                dagster_bin,
+                "dev",
+                "-w",
+                str(settings.PROJECT_ROOT / "workspace.yaml"),
+                "-h",
+                dagster_host,
+                "-p",
+                str(dagster_port),
+            ],
+            env,
+        )
+        supervisor.start(
+            "web",
+            [
+                sys.executable,
+                "-m",
+                "organizer_pipeline.cli",
+                "web",
+                "--host",
+                web_host,
+                "--port",
+                str(web_port),
+            ],
+            env,
+        )
+        if "hotmart" in simulated:
+            start_hotmart_trickle(supervisor, env, web_url)
+        ready_web = wait_for_http(f"{web_url}/health", 60)
+        ready_dagster = wait_for_http(f"http://{dagster_host}:{dagster_port}/server_info", 180)
+        print(
+            f"\n  Dagster UI : http://{dagster_host}:{dagster_port}{'' if ready_dagster else '  (still starting)'}"
+            f"\n  Web app    : {web_url}  (health {web_url}/health, dashboard {web_url}/dashboard)"
+            f"{'' if ready_web else '  (still starting)'}"
+            f"\n  Logs       : {settings.STATE_DIR / 'logs'}"
+            f"\n  Sandbox    : {', '.join(simulated) or 'none: every API uses real credentials'}"
+            "\n  Ctrl-C stops everything started here.\n",
+            flush=True,
+        )
+        while not stopping:
+            exited = supervisor.first_exited()
+            if exited:
+                name, code = exited
+                log.error(
+                    "%s exited with code %s (see %s) - stopping everything",
+                    name,
+                    code,
+                    settings.STATE_DIR / "logs" / f"{name}.log",
+                )
+                return 1
+            time.sleep(0.5)
+        return 0
+    except OrganizerError:
+        raise
+    finally:
+        log.info("stopping %d processes", len(supervisor.children))
+        supervisor.stop_all()
+        if started_db:
+            default_server().stop()
+            log.info("embedded PostgreSQL stopped")
+
+
+def set_cvdw_pool_limit(env: dict[str, str]) -> None:
+    """Name the pool explicitly (dagster.yaml's default_limit covers it too, but the UI then shows it)."""
+    dagster_bin = str(Path(sys.executable).parent / "dagster")
+    result = subprocess.run(
+        [dagster_bin, "instance", "concurrency", "set", "cvdw_api", "1"],
+        env=env,
+        cwd=settings.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    if result.returncode != 0:
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        raise OrganizerError(f"dagster instance: {lines[-1] if lines else 'failed'} (check DAGSTER_PG_URL)")
+
+
+def start_hotmart_trickle(supervisor: Supervisor, env: dict[str, str], web_url: str) -> None:
+    """Demo events so a newcomer sees sensor-triggered runs; the generator lives in sandbox/hotmart.py."""
+    from organizer_pipeline.sandbox import hotmart_feed
+
+    command = hotmart_feed.trickle_command(web_url)
+    if command:
+        supervisor.start("sandbox-hotmart", command, env)
+        log.info("hotmart: sandbox trickle of demo events -> %s/webhooks/hotmart", web_url)

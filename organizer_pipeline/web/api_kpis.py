@@ -1,0 +1,3 @@
+"""GET /api/kpis/<view> (issue: KPIs)."""
+
+routes: list = []

@@ -1,0 +1,3 @@
+"""GET /api/profiles/search (issue: enrichment)."""
+
+routes: list = []

@@ -1,0 +1,3 @@
+"""GET /dashboard (issue: KPIs)."""
+
+routes: list = []

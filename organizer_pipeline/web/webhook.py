@@ -1,0 +1,3 @@
+"""POST /webhooks/hotmart (issue: Hotmart webhooks)."""
+
+routes: list = []

@@ -1,0 +1,134 @@
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+
+from organizer_pipeline.db import migrate, urls
+from organizer_pipeline.db.embedded import EmbeddedPostgres, free_port
+from organizer_pipeline.db.engine import check_connection, dagster_url, ensure_database, warehouse_url
+from organizer_pipeline.errors import ConfigError, DatabaseUnavailable
+
+
+def organizer(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "organizer_pipeline.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_migrations_create_schemas_extension_and_audit_log(engine):
+    with engine.connect() as conn:
+        schemas = set(conn.execute(sa.text("select nspname from pg_namespace")).scalars())
+        assert {"raw", "core", "hotmart", "ai", "kpi", "ops"} <= schemas
+        assert conn.execute(sa.text("select 1 from pg_extension where extname = 'vector'")).scalar() == 1
+        columns = set(
+            conn.execute(
+                sa.text(
+                    "select column_name from information_schema.columns where table_schema='ops' and table_name='audit_log'"
+                )
+            ).scalars()
+        )
+        assert {"occurred_at", "actor", "action", "subject", "detail"} <= columns
+
+
+def test_upgrade_is_idempotent(db_url):
+    assert migrate.is_at_head(db_url)
+    migrate.upgrade(db_url)
+    assert migrate.current_revision(db_url) == migrate.head_revision()
+
+
+def test_db_upgrade_cli_migrates_an_empty_database(pg_server, db_url, tmp_path):
+    from organizer_pipeline_tests.conftest import create_database, drop_database
+
+    empty = create_database(pg_server, "cli_upgrade_target")
+    try:
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "DATABASE_URL": urls.render(empty),
+            "ORGANIZER_STATE_DIR": str(tmp_path),
+        }
+        first = organizer("db", "upgrade", env=env)
+        assert first.returncode == 0, first.stderr
+        assert "0001" in first.stdout or migrate.head_revision() in first.stdout
+        second = organizer("db", "status", env=env)
+        assert second.returncode == 0 and '"at_head": true' in second.stdout
+    finally:
+        drop_database(pg_server, "cli_upgrade_target")
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        (f"postgresql+psycopg2://u:secretpw@127.0.0.1:{free_port()}/organizer", "is the server running"),
+        ("not a url at all", "not a valid URL"),
+        ("mysql://u:p@localhost/x", "must be PostgreSQL"),
+    ],
+)
+def test_bad_database_url_is_one_clear_line(url, expected, tmp_path):
+    result = organizer(
+        "db",
+        "upgrade",
+        env={"PATH": "/usr/bin:/bin", "DATABASE_URL": url, "ORGANIZER_STATE_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert expected in lines[0] and "Traceback" not in result.stderr
+    assert "secretpw" not in result.stderr
+
+
+def test_wrong_database_name_names_the_database(pg_server):
+    with pytest.raises(DatabaseUnavailable, match="does not exist"):
+        check_connection(pg_server.set(database="no_such_db_here"))
+
+
+def test_bare_postgresql_scheme_is_forced_to_psycopg2(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@db.example.com:5432/organizer?sslmode=require")
+    url = warehouse_url()
+    assert url.drivername == "postgresql+psycopg2"
+    assert url.query["sslmode"] == "require"
+    assert dagster_url().database == "dagster" and dagster_url().query["sslmode"] == "require"
+    with pytest.raises(ConfigError):
+        urls.normalize("sqlite:///x.db")
+
+
+def test_external_database_url_never_starts_the_embedded_server(monkeypatch, tmp_path, db_url):
+    monkeypatch.setenv("ORGANIZER_STATE_DIR", str(tmp_path))
+    result = organizer(
+        "db",
+        "status",
+        env={
+            "PATH": "/usr/bin:/bin",
+            "DATABASE_URL": urls.render(db_url),
+            "ORGANIZER_STATE_DIR": str(tmp_path),
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "pgdata").exists()
+
+
+def test_embedded_server_start_stop_and_reuse(tmp_path):
+    server = EmbeddedPostgres(tmp_path / "pgdata", port=free_port())
+    assert server.start() is True
+    try:
+        assert server.start() is False  # already running: reused
+        url = server.url("organizer")
+        assert ensure_database(url) is True and ensure_database(url) is False
+        engine = sa.create_engine(urls.render(url), poolclass=sa.pool.NullPool)
+        with engine.begin() as conn:
+            conn.execute(sa.text("create table keep_me (x int)"))
+            conn.execute(sa.text("insert into keep_me values (42)"))
+        engine.dispose()
+        assert server.stop() is True and not server.is_running()
+        assert server.start() is True
+        engine = sa.create_engine(urls.render(server.url("organizer")), poolclass=sa.pool.NullPool)
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("select x from keep_me")).scalar() == 42
+        engine.dispose()
+    finally:
+        server.stop()
+    assert server.stop() is False

@@ -1,0 +1,126 @@
+"""`make run` end to end: everything comes up, Ctrl-C leaves nothing behind, a second start reuses the data."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import psutil
+import pytest
+import requests
+import sqlalchemy as sa
+
+from organizer_pipeline import settings
+from organizer_pipeline.db.embedded import EmbeddedPostgres, free_port
+
+pytestmark = pytest.mark.slow
+
+WORKSPACE_QUERY = """{ workspaceOrError { __typename ... on Workspace { locationEntries { name
+  locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
+
+
+@pytest.fixture
+def state_dir():
+    path = settings.PROJECT_ROOT / ".organizer" / f"test-up-{uuid.uuid4().hex[:8]}"
+    path.mkdir(parents=True)
+    yield path
+    EmbeddedPostgres(path / "pgdata").stop()
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def wait_until(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def start_up(state_dir, dagster_port, web_port):
+    env = {k: v for k, v in os.environ.items() if k not in settings.ENV_VARS and k != "DAGSTER_HOME"}
+    env.update(ORGANIZER_STATE_DIR=str(state_dir), ORGANIZER_PG_PORT=str(free_port()))
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "organizer_pipeline.cli",
+            "up",
+            "--dagster-port",
+            str(dagster_port),
+            "--web-port",
+            str(web_port),
+        ],
+        env=env,
+        cwd=settings.PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def stop_and_check_nothing_left(up: subprocess.Popen, state_dir) -> str:
+    descendants = psutil.Process(up.pid).children(recursive=True)
+    assert descendants, "up started no processes"
+    postmaster = EmbeddedPostgres(state_dir / "pgdata")._postmaster()
+    up.send_signal(signal.SIGINT)
+    output, _ = up.communicate(timeout=90)
+    assert up.returncode == 0, output
+    time.sleep(1)
+    alive = [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"left behind: {[p.cmdline() for p in alive]}"
+    assert postmaster and not psutil.pid_exists(postmaster[0]), "embedded PostgreSQL still running"
+    return output
+
+
+def test_make_run_starts_everything_and_ctrl_c_stops_it(state_dir):
+    dagster_port, web_port = free_port(), free_port()
+    up = start_up(state_dir, dagster_port, web_port)
+    try:
+        wait_until(
+            lambda: requests.get(f"http://127.0.0.1:{web_port}/health", timeout=2).json()["database"] == "ok",
+            120,
+            "/health",
+        )
+        wait_until(
+            lambda: requests.get(f"http://127.0.0.1:{dagster_port}/server_info", timeout=2).ok,
+            240,
+            "the Dagster UI",
+        )
+        answer = requests.post(
+            f"http://127.0.0.1:{dagster_port}/graphql", json={"query": WORKSPACE_QUERY}, timeout=30
+        ).json()
+        entries = answer["data"]["workspaceOrError"]["locationEntries"]
+        assert [e["locationOrLoadError"]["__typename"] for e in entries] == ["RepositoryLocation"], entries
+        server = EmbeddedPostgres(state_dir / "pgdata")
+        engine = sa.create_engine(server.url("organizer"), poolclass=sa.pool.NullPool)
+        with engine.begin() as conn:
+            conn.execute(sa.text("insert into ops.audit_log (actor, action) values ('test', 'marker')"))
+        engine.dispose()
+    finally:
+        if up.poll() is None:
+            output = stop_and_check_nothing_left(up, state_dir)
+    assert "Dagster UI" in output and "Web app" in output
+
+    # Second start: same data, nothing re-initialised.
+    up = start_up(state_dir, free_port(), web_port)
+    try:
+        wait_until(lambda: requests.get(f"http://127.0.0.1:{web_port}/health", timeout=2).ok, 120, "/health")
+        engine = sa.create_engine(
+            EmbeddedPostgres(state_dir / "pgdata").url("organizer"), poolclass=sa.pool.NullPool
+        )
+        with engine.connect() as conn:
+            assert (
+                conn.execute(sa.text("select count(*) from ops.audit_log where action='marker'")).scalar()
+                == 1
+            )
+        engine.dispose()
+    finally:
+        if up.poll() is None:
+            stop_and_check_nothing_left(up, state_dir)
