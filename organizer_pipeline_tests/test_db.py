@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -11,6 +12,8 @@ from organizer_pipeline.errors import ConfigError, DatabaseUnavailable
 
 
 def organizer(*args, env=None):
+    if env is not None and os.environ.get("PYTHONPATH"):
+        env = {**env, "PYTHONPATH": os.environ["PYTHONPATH"]}
     return subprocess.run(
         [sys.executable, "-m", "organizer_pipeline.cli", *args],
         capture_output=True,
