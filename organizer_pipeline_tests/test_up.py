@@ -65,6 +65,14 @@ def start_up(state_dir, dagster_port, web_port):
     )
 
 
+def is_alive(pid: int) -> bool:
+    """Running and not a zombie (an exited daemon may linger unreaped under its new parent)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def stop_and_check_nothing_left(up: subprocess.Popen, state_dir) -> str:
     descendants = psutil.Process(up.pid).children(recursive=True)
     assert descendants, "up started no processes"
@@ -73,9 +81,10 @@ def stop_and_check_nothing_left(up: subprocess.Popen, state_dir) -> str:
     output, _ = up.communicate(timeout=90)
     assert up.returncode == 0, output
     time.sleep(1)
-    alive = [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    alive = [p for p in descendants if is_alive(p.pid)]
     assert not alive, f"left behind: {[p.cmdline() for p in alive]}"
-    assert postmaster and not psutil.pid_exists(postmaster[0]), "embedded PostgreSQL still running"
+    assert postmaster and not is_alive(postmaster[0]), "embedded PostgreSQL still running"
+    assert not (state_dir / "pgdata" / "postmaster.pid").exists(), "embedded PostgreSQL not shut down cleanly"
     return output
 
 
