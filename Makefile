@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install lint bench clean-db
+.PHONY: run test install browser lint bench clean-db
 
 # (Re)install when pyproject.toml changes; the stamp keeps repeat runs instant.
 $(STAMP): pyproject.toml
@@ -18,7 +18,13 @@ install: $(STAMP)
 run: install
 	@$(BIN)/organizer up
 
-test: install
+# The dashboard's browser test needs Chromium: installed where apt can (root on Debian), else skipped.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& timeout 900 sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium' >/dev/null 2>&1; } \
+		|| echo "chromium not available: browser tests will be skipped"
+
+test: install browser
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
