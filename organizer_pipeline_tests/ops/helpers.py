@@ -47,7 +47,7 @@ def purchase_payload(email: str, name: str, document: str, transaction: str) -> 
                 "address": {"city": "São Paulo", "zipcode": "01310100"},
             },
             "producer": {"name": "Producer Ltda", "document": "12345678965"},
-            "purchase": {"transaction": transaction, "price": {"value": 1497.0}, "buyer_ip": "200.1.2.3"},
+            "purchase": {"transaction": transaction, "price": {"value": 1497.0}, "buyer_ip": f"200.1.2.{int(transaction[-3:])}"},
         },
     }
 
