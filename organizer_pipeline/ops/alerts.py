@@ -104,7 +104,9 @@ def handle_failed_run(
         engine = get_engine()
         fresh = record_failure(engine, run)
     except (sa.exc.SQLAlchemyError, OrganizerError) as error:
-        log.error("run failure of %s (%s) not recorded: %s", run.job_name, run.run_id, short_message(str(error)))
+        log.error(
+            "run failure of %s (%s) not recorded: %s", run.job_name, run.run_id, short_message(str(error))
+        )
         fresh, engine = True, None
     if not fresh:
         return f"run {run.run_id} already recorded"

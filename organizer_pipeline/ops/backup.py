@@ -11,7 +11,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -54,7 +54,10 @@ def default_backup_dir() -> Path:
 
 def server_major(url: URL) -> int:
     with get_engine(url).connect() as conn:
-        return int(conn.execute(sa.text("select current_setting('server_version_num')::int")).scalar_one()) // 10000
+        return (
+            int(conn.execute(sa.text("select current_setting('server_version_num')::int")).scalar_one())
+            // 10000
+        )
 
 
 def binary_major(path: Path) -> int | None:
@@ -128,11 +131,13 @@ def _run(binary: Path, args: list[str], url: URL) -> None:
     )
     if result.returncode != 0:
         lines = [line for line in (result.stderr or result.stdout).splitlines() if line.strip()]
-        raise BackupError(f"{binary.name} failed for {urls.describe(url)}: {redact(lines[-1] if lines else 'no output')}")
+        raise BackupError(
+            f"{binary.name} failed for {urls.describe(url)}: {redact(lines[-1] if lines else 'no output')}"
+        )
 
 
 def timestamped_name(prefix: str, now: datetime | None = None) -> str:
-    return f"{prefix}-{(now or datetime.now(timezone.utc)):%Y%m%dT%H%M%SZ}{SUFFIX}"
+    return f"{prefix}-{(now or datetime.now(UTC)):%Y%m%dT%H%M%SZ}{SUFFIX}"
 
 
 def dump_database(url: URL, out: Path) -> Dump:

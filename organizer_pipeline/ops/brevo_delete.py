@@ -28,7 +28,9 @@ class BrevoContactsClient(ApiClient):
         return True
 
 
-def http_contact_deleter(base_url: str, api_key: str, retry: RetryPolicy | None = None) -> BrevoContactDeleter:
+def http_contact_deleter(
+    base_url: str, api_key: str, retry: RetryPolicy | None = None
+) -> BrevoContactDeleter:
     client = BrevoContactsClient(
         base_url, headers={"api-key": api_key, "accept": "application/json"}, timeout=20.0, retry=retry
     )

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from organizer_pipeline.errors import OrganizerError
 from organizer_pipeline.ops.audit import audit
-from organizer_pipeline.privacy import email_key, email_sha256, mask_email
+from organizer_pipeline.privacy import email_key, email_sha256, mask_email, redact
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,12 @@ class ErasureReport:
     brevo: str = "not attempted"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"email": self.email_masked, "rows": self.rows, "skipped": self.skipped_tables, "brevo": self.brevo}
+        return {
+            "email": self.email_masked,
+            "rows": self.rows,
+            "skipped": self.skipped_tables,
+            "brevo": self.brevo,
+        }
 
 
 def scrub(node: Any, needle: str) -> Any:
@@ -97,7 +102,9 @@ def _columns(conn: Connection, table: str) -> set[str]:
     schema, name = table.split(".")
     return set(
         conn.execute(
-            sa.text("select column_name from information_schema.columns where table_schema = :s and table_name = :t"),
+            sa.text(
+                "select column_name from information_schema.columns where table_schema = :s and table_name = :t"
+            ),
             {"s": schema, "t": name},
         ).scalars()
     )
@@ -121,10 +128,8 @@ def _apply(conn: Connection, target: Target, columns: set[str], key: str) -> int
             sa.text(f"update {table} set {column} = null where position(:key in lower({column})) > 0"),  # noqa: S608
             params,
         ).rowcount
-    rows = conn.execute(
-        sa.text(f"select ctid::text as ctid, {column} as body from {table} where position(:key in lower({column}::text)) > 0"),  # noqa: S608
-        params,
-    ).all()
+    select = f"select ctid::text as ctid, {column} as body from {table} where position(:key in lower({column}::text)) > 0"  # noqa: S608
+    rows = conn.execute(sa.text(select), params).all()
     for row in rows:
         conn.execute(
             sa.text(f"update {table} set {column} = cast(:body as jsonb) where ctid = cast(:ctid as tid)"),  # noqa: S608
@@ -190,7 +195,8 @@ def erase_person(
     with engine.begin() as conn:
         erase_in_warehouse(conn, key, report)
         conn.execute(
-            RECORD_ERASURE, {"sha": email_sha256(key), "by": requested_by, "detail": json.dumps(report.as_dict())}
+            RECORD_ERASURE,
+            {"sha": email_sha256(key), "by": requested_by, "detail": json.dumps(report.as_dict())},
         )
         audit(conn, requested_by, "erase", key, report.as_dict(), subject_is_email=True)
     _delete_in_brevo(engine, key, report, delete_in_brevo, brevo_skip_reason, requested_by)
@@ -219,10 +225,11 @@ def _delete_in_brevo(
     try:
         deleted = deleter(key)
     except OrganizerError as error:
-        report.brevo = f"failed: {error}"
-        audit(engine, requested_by, "erase_brevo_failed", key, {"error": str(error)}, subject_is_email=True)
+        reason = redact(str(error))  # the API path holds the e-mail
+        report.brevo = f"failed: {reason}"
+        audit(engine, requested_by, "erase_brevo_failed", key, {"error": reason}, subject_is_email=True)
         raise OrganizerError(
-            f"warehouse erased for {report.email_masked}, but the Brevo delete failed ({error}): "
+            f"warehouse erased for {report.email_masked}, but the Brevo delete failed ({reason}): "
             "run the same `organizer erase` again"
         ) from None
     report.brevo = "deleted" if deleted else "not in Brevo"

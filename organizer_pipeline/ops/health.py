@@ -44,7 +44,9 @@ def check_migrations(url: URL) -> CheckResult:
     current, head = migrate.current_revision(url), migrate.head_revision()
     if current == head:
         return CheckResult("migrations", True, detail=f"at head {head}")
-    return CheckResult("migrations", False, detail=f"at {current}, head is {head}: run `organizer db upgrade`")
+    return CheckResult(
+        "migrations", False, detail=f"at {current}, head is {head}: run `organizer db upgrade`"
+    )
 
 
 def check_database_size(engine: Engine, max_bytes: int | None = None) -> CheckResult:
@@ -52,7 +54,9 @@ def check_database_size(engine: Engine, max_bytes: int | None = None) -> CheckRe
         size = conn.execute(sa.text("select pg_database_size(current_database())")).scalar_one()
     detail = f"{size / 2**20:.1f} MiB"
     if max_bytes is not None and size > max_bytes:
-        return CheckResult("database_size", False, float(size), f"{detail} > limit {max_bytes / 2**20:.0f} MiB")
+        return CheckResult(
+            "database_size", False, float(size), f"{detail} > limit {max_bytes / 2**20:.0f} MiB"
+        )
     return CheckResult("database_size", True, float(size), detail)
 
 
@@ -88,7 +92,7 @@ def check_cvdw_freshness(engine: Engine, max_age: timedelta = CVDW_MAX_AGE) -> C
         if not present:
             return CheckResult("cvdw_freshness", True, detail="no CVDW tables yet")
         # Table names come from the constant above, never from input.
-        union = " union all ".join(f"select max(updated_at) as at from {table}" for table in present)
+        union = " union all ".join(f"select max(updated_at) as at from {table}" for table in present)  # noqa: S608
         age = conn.execute(sa.text(f"select extract(epoch from now() - max(at)) from ({union}) t")).scalar()  # noqa: S608
     if age is None:
         return CheckResult("cvdw_freshness", True, detail="no CVDW rows loaded yet")
@@ -118,7 +122,9 @@ def run_checks(url: URL, *, max_database_bytes: int | None = None) -> list[Check
             results.append(check())
         except sa.exc.SQLAlchemyError as error:
             first = str(getattr(error, "orig", None) or error).strip().splitlines()
-            results.append(CheckResult(name, False, detail=redact(first[0] if first else type(error).__name__)))
+            results.append(
+                CheckResult(name, False, detail=redact(first[0] if first else type(error).__name__))
+            )
     return results
 
 
@@ -148,7 +154,12 @@ def latest_results(engine: Engine) -> dict | None:
         "checked_at": max(row.checked_at for row in rows).isoformat(),
         "ok": all(row.ok for row in rows),
         "checks": {
-            row.check_name: {"ok": row.ok, "value": row.value, "detail": row.detail, "at": row.checked_at.isoformat()}
+            row.check_name: {
+                "ok": row.ok,
+                "value": row.value,
+                "detail": row.detail,
+                "at": row.checked_at.isoformat(),
+            }
             for row in rows
         },
     }

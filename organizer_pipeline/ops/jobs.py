@@ -35,7 +35,10 @@ def check_database_health(context: dg.OpExecutionContext, warehouse: Warehouse) 
         health.record_results(warehouse.get_engine(), results, context.run_id)
     except Exception as error:  # noqa: BLE001 - a down database must still fail with the check results
         context.log.error(f"health results not recorded: {type(error).__name__}")
-    metadata = {result.name: dg.MetadataValue.text(f"{'ok' if result.ok else 'FAILED'}: {result.detail}") for result in results}
+    metadata = {
+        result.name: dg.MetadataValue.text(f"{'ok' if result.ok else 'FAILED'}: {result.detail}")
+        for result in results
+    }
     failed = health.failures(results)
     if failed:
         raise dg.Failure(
@@ -49,8 +52,12 @@ class BackupConfig(dg.Config):
     include_dagster: bool = True
 
 
-@dg.op(description="pg_dump the warehouse (and Dagster's database) into BACKUP_DIR, keep the newest BACKUP_KEEP.")
-def backup_databases(context: dg.OpExecutionContext, config: BackupConfig, warehouse: Warehouse) -> dg.Output[list]:
+@dg.op(
+    description="pg_dump the warehouse (and Dagster's database) into BACKUP_DIR, keep the newest BACKUP_KEEP."
+)
+def backup_databases(
+    context: dg.OpExecutionContext, config: BackupConfig, warehouse: Warehouse
+) -> dg.Output[list]:
     dumps, removed = backup.scheduled_backup(
         warehouse.get_engine().url,
         dagster_url() if config.include_dagster else None,

@@ -3,7 +3,7 @@ large backlog never holds one long lock on `ops.audit_log`."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -28,7 +28,7 @@ def cleanup_audit_log(
     """Delete audit rows older than `retention_days`; one short transaction per batch. Returns the count."""
     if retention_days < 1:
         raise ValueError(f"AUDIT_LOG_RETENTION_DAYS must be at least 1, got {retention_days}")
-    cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=retention_days)
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
     deleted = 0
     while True:
         with engine.begin() as conn:

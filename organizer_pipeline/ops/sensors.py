@@ -3,7 +3,13 @@ ALERT_WEBHOOK_URL is set, to the team as a short JSON message."""
 
 import dagster as dg
 
-from organizer_pipeline.ops.alerts import AlertWebhook, FailedRun, dagster_ui_url, handle_failed_run, short_message
+from organizer_pipeline.ops.alerts import (
+    AlertWebhook,
+    FailedRun,
+    dagster_ui_url,
+    handle_failed_run,
+    short_message,
+)
 from organizer_pipeline.resources.warehouse import Warehouse
 
 
@@ -28,7 +34,9 @@ def failure_summary(context: dg.RunFailureSensorContext) -> str:
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Records each failed run in ops.audit_log / ops.run_failures and posts an alert.",
 )
-def run_failure_alerts(context: dg.RunFailureSensorContext, warehouse: Warehouse, alert_webhook: AlertWebhook):
+def run_failure_alerts(
+    context: dg.RunFailureSensorContext, warehouse: Warehouse, alert_webhook: AlertWebhook
+):
     run = context.dagster_run
     failed = FailedRun(run_id=run.run_id, job_name=run.job_name, message=failure_summary(context))
     outcome = handle_failed_run(warehouse.get_engine, failed, alert_webhook.target(), dagster_ui_url())

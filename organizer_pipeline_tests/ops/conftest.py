@@ -29,6 +29,7 @@ class Recorder:
     statuses: list[int] = field(default_factory=list)
     known: set[str] = field(default_factory=set)
     calls: list[dict] = field(default_factory=list)
+    api_key: str | None = None  # when set, DELETE with another key gets Brevo's 401
     url: str = ""
 
     async def alert(self, request: Request) -> Response:
@@ -38,9 +39,15 @@ class Recorder:
 
     async def delete_contact(self, request: Request) -> Response:
         email = request.path_params["identifier"]
-        self.calls.append({"method": request.method, "path": request.url.path, "key": request.headers.get("api-key")})
+        self.calls.append(
+            {"method": request.method, "path": request.url.path, "key": request.headers.get("api-key")}
+        )
+        if self.api_key and request.headers.get("api-key") != self.api_key:
+            return JSONResponse({"code": "unauthorized", "message": "Key not found"}, status_code=401)
         if email not in self.known:
-            return JSONResponse({"code": "document_not_found", "message": "Contact does not exist"}, status_code=404)
+            return JSONResponse(
+                {"code": "document_not_found", "message": "Contact does not exist"}, status_code=404
+            )
         self.known.discard(email)
         return Response(status_code=204)
 

@@ -18,14 +18,8 @@ def fingerprints(engine: Engine) -> dict[str, tuple[int, str]]:
                 "order by 1"
             )
         ).scalars()
-        return {
-            table: tuple(
-                conn.execute(
-                    sa.text(f"select count(*), coalesce(md5(string_agg(t::text, '|' order by t::text)), '') from {table} t")  # noqa: S608
-                ).one()
-            )
-            for table in list(tables)
-        }
+        query = "select count(*), coalesce(md5(string_agg(t::text, '|' order by t::text)), '') from {} t"
+        return {table: tuple(conn.execute(sa.text(query.format(table))).one()) for table in list(tables)}
 
 
 def purchase_payload(email: str, name: str, document: str, transaction: str) -> dict:
@@ -47,12 +41,18 @@ def purchase_payload(email: str, name: str, document: str, transaction: str) -> 
                 "address": {"city": "São Paulo", "zipcode": "01310100"},
             },
             "producer": {"name": "Producer Ltda", "document": "12345678965"},
-            "purchase": {"transaction": transaction, "price": {"value": 1497.0}, "buyer_ip": f"200.1.2.{int(transaction[-3:])}"},
+            "purchase": {
+                "transaction": transaction,
+                "price": {"value": 1497.0},
+                "buyer_ip": f"200.1.2.{int(transaction[-3:])}",
+            },
         },
     }
 
 
-def seed_hotmart(engine: Engine, email: str, name: str, document: str, transaction: str, price: float) -> None:
+def seed_hotmart(
+    engine: Engine, email: str, name: str, document: str, transaction: str, price: float
+) -> None:
     """One buyer in every Hotmart table, the way the Hotmart pipeline stores them."""
     payload = purchase_payload(email, name, document, transaction)
     with engine.begin() as conn:

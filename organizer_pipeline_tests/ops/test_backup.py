@@ -1,6 +1,6 @@
 """Backup -> drop -> restore gives back every warehouse table identically; restore refuses to overwrite."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -92,7 +92,7 @@ def test_scheduled_backup_keeps_the_newest_files(db_url, tmp_path):
     made = []
     for day in range(1, 5):
         dumps, removed = backup.scheduled_backup(
-            db_url, None, tmp_path, keep=2, now=datetime(2026, 1, day, 3, 30, tzinfo=timezone.utc)
+            db_url, None, tmp_path, keep=2, now=datetime(2026, 1, day, 3, 30, tzinfo=UTC)
         )
         made.append(dumps[0].path.name)
     remaining = sorted(path.name for path in tmp_path.glob("organizer-*.dump"))

@@ -2,16 +2,16 @@
 erasure remembered until a new consent, and a second run is harmless."""
 
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from organizer_pipeline.db import urls
 from organizer_pipeline.db.embedded import pg_binary
+from organizer_pipeline.ops.backup import libpq_env
 from organizer_pipeline.ops.brevo_delete import http_contact_deleter
 from organizer_pipeline.ops.erase import ErasureIncomplete, erase_person, is_suppressed, record_consent, scrub
-from organizer_pipeline.ops.backup import libpq_env
 from organizer_pipeline.resources.http import RetryPolicy
 from organizer_pipeline_tests.ops.helpers import purchase_payload, seed_hotmart
 
@@ -34,9 +34,15 @@ def seed(engine):
     seed_hotmart(engine, ANA, "Ana Souza", "52998224725", "HP001", 1497)
     seed_hotmart(engine, "bruno@example.org", "Bruno Lima", "11144477735", "HP002", 97.5)
     with engine.begin() as conn:  # an enrichment table as migration 0004 will add it
-        conn.execute(sa.text("create table ai.contact_profiles (email text primary key, profile jsonb, embedding vector(3))"))
         conn.execute(
-            sa.text("insert into ai.contact_profiles values (:a, '{\"persona\": \"x\"}', '[1,2,3]'), ('bruno@example.org', '{}', '[0,0,1]')"),
+            sa.text(
+                "create table ai.contact_profiles (email text primary key, profile jsonb, embedding vector(3))"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "insert into ai.contact_profiles values (:a, '{\"persona\": \"x\"}', '[1,2,3]'), ('bruno@example.org', '{}', '[0,0,1]')"
+            ),
             {"a": ANA_KEY},
         )
 
@@ -61,14 +67,29 @@ def test_erase_leaves_no_trace_and_deletes_once_in_brevo(db_url, engine, recorde
     assert report.rows["hotmart.webhook_inbox"] == 1 and report.rows["ai.contact_profiles"] == 1
 
     with engine.connect() as conn:
-        sale = conn.execute(sa.text("select price, status, buyer_email from hotmart.sales where transaction='HP001'")).one()
-        assert (float(sale.price), sale.status, sale.buyer_email) == (1497.0, "APPROVED", None)  # KPIs keep amounts
-        payload = conn.execute(sa.text("select payload from hotmart.webhook_inbox where event_id='evt-HP001'")).scalar_one()
+        sale = conn.execute(
+            sa.text("select price, status, buyer_email from hotmart.sales where transaction='HP001'")
+        ).one()
+        assert (float(sale.price), sale.status, sale.buyer_email) == (
+            1497.0,
+            "APPROVED",
+            None,
+        )  # KPIs keep amounts
+        payload = conn.execute(
+            sa.text("select payload from hotmart.webhook_inbox where event_id='evt-HP001'")
+        ).scalar_one()
         assert payload["data"]["buyer"] == {"erased": True}
-        assert payload["data"]["product"]["name"] == "Curso X" and payload["data"]["purchase"]["transaction"] == "HP001"
+        assert (
+            payload["data"]["product"]["name"] == "Curso X"
+            and payload["data"]["purchase"]["transaction"] == "HP001"
+        )
         register = conn.execute(sa.text("select requested_by, brevo_deleted_at from ops.erasures")).one()
         assert register.requested_by == "dpo" and register.brevo_deleted_at is not None
-        audit_subjects = conn.execute(sa.text("select subject from ops.audit_log where action like 'erase%'")).scalars().all()
+        audit_subjects = (
+            conn.execute(sa.text("select subject from ops.audit_log where action like 'erase%'"))
+            .scalars()
+            .all()
+        )
         assert audit_subjects == ["a***@e***.com", "a***@e***.com"]
         assert is_suppressed(conn, ANA) and not is_suppressed(conn, "bruno@example.org")
 
@@ -85,19 +106,26 @@ def test_erase_twice_is_harmless(db_url, engine, recorder):
 def test_a_new_consent_after_the_erasure_lifts_the_suppression(engine):
     erase_person(engine, ANA, requested_by="dpo", delete_in_brevo=None)
     with engine.begin() as conn:
-        assert not record_consent(conn, ANA, "evt-old", datetime.now(timezone.utc) - timedelta(days=1))
+        assert not record_consent(conn, ANA, "evt-old", datetime.now(UTC) - timedelta(days=1))
         assert is_suppressed(conn, ANA)
-        assert record_consent(conn, ANA, "evt-new", datetime.now(timezone.utc) + timedelta(seconds=1))
+        assert record_consent(conn, ANA, "evt-new", datetime.now(UTC) + timedelta(seconds=1))
         assert not is_suppressed(conn, ANA)
 
 
 def test_brevo_failure_keeps_the_warehouse_erasure_and_says_run_again(engine, recorder):
     seed(engine)
-    deleter = http_contact_deleter("http://127.0.0.1:9/v3", "k" * 10, retry=RetryPolicy(attempts=2, base_delay=0.01))
+    deleter = http_contact_deleter(
+        "http://127.0.0.1:9/v3", "k" * 10, retry=RetryPolicy(attempts=2, base_delay=0.01)
+    )
     with pytest.raises(Exception, match="Brevo delete failed .* run the same `organizer erase` again"):
         erase_person(engine, ANA, requested_by="dpo", delete_in_brevo=deleter)
     with engine.connect() as conn:
-        assert conn.execute(sa.text("select count(*) from hotmart.contacts where email = :e"), {"e": ANA_KEY}).scalar() == 0
+        assert (
+            conn.execute(
+                sa.text("select count(*) from hotmart.contacts where email = :e"), {"e": ANA_KEY}
+            ).scalar()
+            == 0
+        )
 
 
 def test_a_table_missing_from_the_list_is_reported(engine):
@@ -114,7 +142,9 @@ def test_missing_optional_tables_are_skipped(engine):
 
 
 def test_scrub_handles_every_event_shape():
-    subscription = {"data": {"subscriber": {"code": "X1", "name": "Ana", "email": ANA}, "plan": {"name": "P"}}}
+    subscription = {
+        "data": {"subscriber": {"code": "X1", "name": "Ana", "email": ANA}, "plan": {"name": "P"}}
+    }
     assert scrub(subscription, ANA_KEY) == {"data": {"subscriber": {"erased": True}, "plan": {"name": "P"}}}
     switch = {"data": {"subscription": {"user": {"email": ANA_KEY}, "status": "ACTIVE"}}}
     assert scrub(switch, ANA_KEY)["data"]["subscription"] == {"user": {"erased": True}, "status": "ACTIVE"}

@@ -2,7 +2,7 @@
 
 import shutil
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -31,7 +31,7 @@ def test_all_checks_pass_on_a_fresh_warehouse(db_url):
 
 
 def test_backlog_and_freshness_fail_and_the_job_run_fails(db_url, engine):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with engine.begin() as conn:
         conn.execute(
             sa.text(

@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ from organizer_pipeline.ops.maintenance import cleanup_audit_log
 
 
 def _add_rows(engine, ages_days):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with engine.begin() as conn:
         conn.execute(
             sa.text("insert into ops.audit_log (occurred_at, actor, action) values (:at, 'test', :action)"),
@@ -19,7 +19,9 @@ def _add_rows(engine, ages_days):
 
 def _remaining(engine):
     with engine.connect() as conn:
-        return sorted(conn.execute(sa.text("select action from ops.audit_log where actor = 'test'")).scalars())
+        return sorted(
+            conn.execute(sa.text("select action from ops.audit_log where actor = 'test'")).scalars()
+        )
 
 
 def test_cleanup_deletes_exactly_the_old_rows_in_batches(engine):
