@@ -14,14 +14,18 @@ from organizer_pipeline.ops.audit import audit
 from organizer_pipeline.resources.warehouse import Warehouse
 
 
-@dg.op(description="Delete ops.audit_log rows older than AUDIT_LOG_RETENTION_DAYS, in batches.")
+@dg.op(description="Delete ops.audit_log (and ops.health_checks) rows older than AUDIT_LOG_RETENTION_DAYS.")
 def delete_old_audit_rows(context: dg.OpExecutionContext, warehouse: Warehouse) -> dg.Output[int]:
     engine = warehouse.get_engine()
     days = settings.env_int("AUDIT_LOG_RETENTION_DAYS")
     deleted = maintenance.cleanup_audit_log(engine, days)
+    health_rows = maintenance.cleanup_health_checks(engine, days)
     audit(engine, "dagster", "audit_log_cleanup", None, {"deleted": deleted, "retention_days": days})
-    context.log.info(f"deleted {deleted} audit rows older than {days} days")
-    return dg.Output(deleted, metadata={"deleted_rows": deleted, "retention_days": days})
+    context.log.info(f"deleted {deleted} audit rows and {health_rows} health results older than {days} days")
+    return dg.Output(
+        deleted,
+        metadata={"deleted_rows": deleted, "deleted_health_results": health_rows, "retention_days": days},
+    )
 
 
 @dg.op(description="Connection, migrations, size, Hotmart inbox backlog and CVDW freshness of the warehouse.")

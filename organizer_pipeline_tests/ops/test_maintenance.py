@@ -35,9 +35,19 @@ def test_cleanup_deletes_exactly_the_old_rows_in_batches(engine):
 def test_cleanup_job_reads_retention_and_reports(engine, warehouse, monkeypatch):
     monkeypatch.setenv("AUDIT_LOG_RETENTION_DAYS", "7")
     _add_rows(engine, [1, 6, 8, 20])
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "insert into ops.health_checks (checked_at, check_name, ok) values "
+                "(now() - interval '8 days', 'connection', true), (now() - interval '1 day', 'connection', true)"
+            )
+        )
     result = audit_log_cleanup_job.execute_in_process(resources={"warehouse": warehouse})
     assert result.success and result.output_for_node("delete_old_audit_rows") == 2
     assert _remaining(engine) == ["age1", "age6"]
+    assert result.output_for_node("delete_old_audit_rows") == 2
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select count(*) from ops.health_checks")).scalar() == 1
     with engine.connect() as conn:
         detail = conn.execute(
             sa.text("select detail from ops.audit_log where action = 'audit_log_cleanup'")
