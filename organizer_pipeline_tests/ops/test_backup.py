@@ -97,3 +97,27 @@ def test_scheduled_backup_keeps_the_newest_files(db_url, tmp_path):
         made.append(dumps[0].path.name)
     remaining = sorted(path.name for path in tmp_path.glob("organizer-*.dump"))
     assert remaining == made[-2:] == ["organizer-20260103T033000Z.dump", "organizer-20260104T033000Z.dump"]
+
+
+def test_weekly_backup_job_dumps_both_databases_and_prunes(
+    db_url, pg_server, warehouse, tmp_path, monkeypatch
+):
+    import os
+
+    from organizer_pipeline.db import urls
+    from organizer_pipeline.db.engine import ensure_database
+    from organizer_pipeline.ops.jobs import backup_job
+
+    dagster_db = urls.normalize(os.environ["DAGSTER_PG_URL"])
+    ensure_database(dagster_db)
+    monkeypatch.setenv("BACKUP_DIR", str(tmp_path))
+    monkeypatch.setenv("BACKUP_KEEP", "1")
+    (tmp_path / "organizer-20200101T000000Z.dump").write_bytes(b"old")
+    try:
+        result = backup_job.execute_in_process(resources={"warehouse": warehouse})
+    finally:
+        drop_database(pg_server, dagster_db.database)
+    assert result.success
+    names = sorted(path.name for path in tmp_path.iterdir())
+    assert len(names) == 2 and names[0].startswith("dagster-") and names[1].startswith("organizer-")
+    assert "organizer-20200101T000000Z.dump" not in names
