@@ -80,5 +80,5 @@ def run(args: argparse.Namespace) -> int:
         f"one DELETE (seed's way) : {peer / peer_seconds:,.0f} rows/s, one transaction of {peer_seconds * 1000:.0f} ms"
     )
     print(f"ratio                   : throughput {peer_seconds / ours_seconds:.2f}x of one DELETE, "
-          f"longest lock {longest[0] / peer_seconds:.3f}x of it")  # fmt: skip
+          f"longest transaction {longest[0] / peer_seconds:.3f}x of it")  # fmt: skip
     return 0
