@@ -5,6 +5,7 @@ never raises: an alert that cannot be sent is recorded, not allowed to break the
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Optional
 
@@ -95,7 +96,11 @@ def record_failure(engine: Engine, run: FailedRun) -> bool:
 
 
 def handle_failed_run(
-    get_engine, run: FailedRun, alert_url: str | None, ui_url: str | None, retry: RetryPolicy = ALERT_RETRY
+    get_engine: Callable[[], Engine],
+    run: FailedRun,
+    alert_url: str | None,
+    ui_url: str | None,
+    retry: RetryPolicy = ALERT_RETRY,
 ) -> str:
     """Record and alert; returns what happened in one line. When the warehouse itself is down the alert is
     still sent (that is when it matters most)."""

@@ -144,7 +144,16 @@ def erase_in_warehouse(conn: Connection, key: str, report: ErasureReport) -> Non
         if target.column not in columns:
             report.skipped_tables.append(target.table)
             continue
-        report.rows[target.table] = _apply(conn, target, columns, key)
+        try:
+            with conn.begin_nested():
+                report.rows[target.table] = _apply(conn, target, columns, key)
+        except sa.exc.SQLAlchemyError as error:
+            first = str(getattr(error, "orig", None) or error).strip().splitlines()
+            raise OrganizerError(
+                f"erasure rule for {target.table} ({target.action} by {target.column}) failed: "
+                f"{redact(first[0] if first else type(error).__name__)}; nothing was changed — fix the rule in "
+                "ops/erase.py TARGETS"
+            ) from None
 
 
 def find_traces(engine: Engine, email: str) -> dict[str, int]:

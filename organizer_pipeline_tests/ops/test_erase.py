@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from organizer_pipeline.db import urls
 from organizer_pipeline.db.embedded import pg_binary
+from organizer_pipeline.errors import OrganizerError
 from organizer_pipeline.ops.backup import libpq_env
 from organizer_pipeline.ops.brevo_delete import http_contact_deleter
 from organizer_pipeline.ops.erase import ErasureIncomplete, erase_person, is_suppressed, record_consent, scrub
@@ -162,3 +163,19 @@ def test_cli_erase(db_url, engine, recorder, monkeypatch):
     assert main(["erase", "--email", ANA, "--requested-by", "dpo"]) == 0
     assert len(recorder.calls) == 1
     assert ANA_KEY not in plain_dump(urls.normalize(db_url)).lower()
+
+
+def test_a_rule_that_no_longer_fits_its_table_fails_cleanly_and_changes_nothing(engine):
+    seed(engine)
+    with engine.begin() as conn:  # another domain made the e-mail mandatory in events
+        conn.execute(sa.text("alter table hotmart.events alter column email set not null"))
+    with pytest.raises(OrganizerError, match=r"erasure rule for hotmart\.events .* nothing was changed"):
+        erase_person(engine, ANA, requested_by="dpo", delete_in_brevo=None)
+    with engine.connect() as conn:
+        assert (
+            conn.execute(
+                sa.text("select count(*) from hotmart.contacts where email = :e"), {"e": ANA_KEY}
+            ).scalar()
+            == 1
+        )
+        assert conn.execute(sa.text("select count(*) from ops.erasures")).scalar() == 0
