@@ -52,8 +52,10 @@ TARGETS: tuple[Target, ...] = (
     Target("hotmart.events", "email", "null", ("name", "phone", "document")),
     Target("hotmart.webhook_inbox", "payload", "scrub_json"),
     Target("hotmart.webhook_quarantine", "body", "drop_text"),
+    # Enrichment (migration 0004): the profile row holds the embedding; brevo_sync mirrors what Brevo has.
+    # ai.llm_calls / ai.side_effects keep only the e-mail's SHA-256 (cost ledger, idempotency): not erased.
     Target("ai.contact_profiles", "email", "delete"),
-    Target("ai.contact_embeddings", "email", "delete"),
+    Target("ai.brevo_sync", "email", "delete"),
 )
 
 
