@@ -23,7 +23,7 @@ from organizer_pipeline.privacy import email_key, email_sha256, mask_email, reda
 
 log = logging.getLogger(__name__)
 
-Action = Literal["delete", "null", "scrub_json", "drop_text"]
+Action = Literal["delete", "null", "scrub_json", "drop_keys", "drop_text"]
 WAREHOUSE_SCHEMAS = ("raw", "core", "hotmart", "ai", "kpi", "ops")
 ERASED = "[erased]"
 # Keys that identify the buyer even outside the object holding the e-mail (purchase.buyer_ip).
@@ -32,13 +32,14 @@ PERSONAL_KEYS = frozenset({"buyer_ip"})
 
 @dataclass(frozen=True)
 class Target:
-    """`column` holds the e-mail (delete/null) or a body that may contain it (scrub_json/drop_text).
-    `null` also clears `also_null` (other personal columns, when present) and keeps the rest, e.g. amounts."""
+    """`column` holds the e-mail (delete/null) or a body that may contain it (scrub_json/drop_keys/drop_text).
+    `personal` lists what else goes: for `null`, other personal columns (when present) — the rest, e.g.
+    amounts, stays; for `drop_keys`, the keys removed from a flat JSON object."""
 
     table: str
     column: str
     action: Action
-    also_null: tuple[str, ...] = ()
+    personal: tuple[str, ...] = ()
 
 
 TARGETS: tuple[Target, ...] = (
@@ -50,6 +51,24 @@ TARGETS: tuple[Target, ...] = (
         ("buyer_name", "buyer_document", "buyer_phone", "buyer_first_name", "buyer_last_name"),
     ),
     Target("hotmart.events", "email", "null", ("name", "phone", "document")),
+    # hotmart.events.facts: the parsed event (flat); sale facts stay so sales can still be rebuilt.
+    Target(
+        "hotmart.events",
+        "facts",
+        "drop_keys",
+        (
+            "email",
+            "name",
+            "first_name",
+            "last_name",
+            "phone",
+            "document",
+            "city",
+            "state",
+            "country",
+            "subscriber_code",
+        ),
+    ),
     Target("hotmart.webhook_inbox", "payload", "scrub_json"),
     Target("hotmart.webhook_quarantine", "body", "drop_text"),
     # Enrichment (migration 0004): the profile row holds the embedding; brevo_sync mirrors what Brevo has.
@@ -119,11 +138,19 @@ def _apply(conn: Connection, target: Target, columns: set[str], key: str) -> int
     if target.action == "delete":
         return conn.execute(sa.text(f"delete from {table} where lower({column}) = :key"), params).rowcount  # noqa: S608
     if target.action == "null":
-        cleared = [column, *(c for c in target.also_null if c in columns)]
+        cleared = [column, *(c for c in target.personal if c in columns)]
         assignments = ", ".join(f"{c} = null" for c in cleared)
         return conn.execute(
             sa.text(f"update {table} set {assignments} where lower({column}) = :key"),  # noqa: S608
             params,
+        ).rowcount
+    if target.action == "drop_keys":
+        return conn.execute(
+            sa.text(
+                f"update {table} set {column} = {column} - cast(:keys as text[]) "  # noqa: S608
+                f"where position(:key in lower({column}::text)) > 0"
+            ),
+            {**params, "keys": list(target.personal)},
         ).rowcount
     if target.action == "drop_text":
         return conn.execute(

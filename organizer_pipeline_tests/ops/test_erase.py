@@ -34,6 +34,16 @@ def plain_dump(db_url) -> str:
 def seed(engine):
     seed_hotmart(engine, ANA, "Ana Souza", "52998224725", "HP001", 1497)
     seed_hotmart(engine, "bruno@example.org", "Bruno Lima", "11144477735", "HP002", 97.5)
+    with engine.begin() as conn:  # the parsed facts the Hotmart pipeline keeps per event (its 0003)
+        conn.execute(
+            sa.text("alter table hotmart.events add column if not exists facts jsonb not null default '{}'")
+        )
+        conn.execute(
+            sa.text(
+                "update hotmart.events set facts = jsonb_build_object('email', email, 'name', 'Ana Souza', "
+                "'document', '52998224725', 'transaction', transaction, 'price', price) where transaction = 'HP001'"
+            )
+        )
     with engine.begin() as conn:  # an enrichment table as migration 0004 will add it
         conn.execute(
             sa.text(
@@ -84,6 +94,10 @@ def test_erase_leaves_no_trace_and_deletes_once_in_brevo(db_url, engine, recorde
             payload["data"]["product"]["name"] == "Curso X"
             and payload["data"]["purchase"]["transaction"] == "HP001"
         )
+        facts = conn.execute(
+            sa.text("select facts from hotmart.events where transaction='HP001'")
+        ).scalar_one()
+        assert facts == {"transaction": "HP001", "price": 1497}  # sale facts kept, the person gone
         register = conn.execute(sa.text("select requested_by, brevo_deleted_at from ops.erasures")).one()
         assert register.requested_by == "dpo" and register.brevo_deleted_at is not None
         audit_subjects = (
