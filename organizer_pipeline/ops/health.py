@@ -16,8 +16,13 @@ from organizer_pipeline.privacy import redact
 
 INBOX_BACKLOG_AGE = timedelta(minutes=10)
 CVDW_MAX_AGE = timedelta(hours=12)  # CVDW is pulled every 4 hours: three missed pulls is a problem
-# Tables whose newest `updated_at` says whether the CVDW pull is alive (checked when they exist).
-CVDW_FRESHNESS_TABLES = ("core.reservas", "raw.cvdw_reservas")
+# (table, timestamp) whose newest value says the CVDW pull is alive; those that exist are used. The sync
+# log counts even when nothing changed (a quiet weekend must not look stale); row timestamps are the fallback.
+CVDW_FRESHNESS_SOURCES = (
+    ("raw.cvdw_sync_windows", "synced_at"),
+    ("core.reservas", "updated_at"),
+    ("raw.cvdw_reservas", "updated_at"),
+)
 
 
 @dataclass(frozen=True)
@@ -82,17 +87,17 @@ def check_inbox_backlog(engine: Engine, max_age: timedelta = INBOX_BACKLOG_AGE) 
 
 
 def check_cvdw_freshness(engine: Engine, max_age: timedelta = CVDW_MAX_AGE) -> CheckResult:
-    """Hours since the newest CVDW row was written. No rows yet (a fresh install) is not a failure."""
+    """Hours since the last CVDW sync (or row change). No data yet (a fresh install) is not a failure."""
     with engine.connect() as conn:
         present = [
-            table
-            for table in CVDW_FRESHNESS_TABLES
+            (table, column)
+            for table, column in CVDW_FRESHNESS_SOURCES
             if conn.execute(sa.text("select to_regclass(:t)"), {"t": table}).scalar() is not None
         ]
         if not present:
             return CheckResult("cvdw_freshness", True, detail="no CVDW tables yet")
-        # Table names come from the constant above, never from input.
-        union = " union all ".join(f"select max(updated_at) as at from {table}" for table in present)  # noqa: S608
+        # Identifiers come from the constant above, never from input.
+        union = " union all ".join(f"select max({column}) as at from {table}" for table, column in present)  # noqa: S608
         age = conn.execute(sa.text(f"select extract(epoch from now() - max(at)) from ({union}) t")).scalar()  # noqa: S608
     if age is None:
         return CheckResult("cvdw_freshness", True, detail="no CVDW rows loaded yet")
@@ -100,9 +105,9 @@ def check_cvdw_freshness(engine: Engine, max_age: timedelta = CVDW_MAX_AGE) -> C
     limit = max_age.total_seconds() / 3600
     if hours > limit:
         return CheckResult(
-            "cvdw_freshness", False, hours, f"newest CVDW row is {hours:.1f} h old (limit {limit:.0f} h)"
+            "cvdw_freshness", False, hours, f"last CVDW sync/change {hours:.1f} h ago (limit {limit:.0f} h)"
         )
-    return CheckResult("cvdw_freshness", True, hours, f"newest CVDW row is {hours:.1f} h old")
+    return CheckResult("cvdw_freshness", True, hours, f"last CVDW sync/change {hours:.1f} h ago")
 
 
 def run_checks(url: URL, *, max_database_bytes: int | None = None) -> list[CheckResult]:

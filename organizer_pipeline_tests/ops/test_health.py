@@ -112,3 +112,21 @@ def test_health_fails_when_the_database_stops_and_recovers(throwaway_server):
         body = requests.get(f"{root}/health", timeout=15).json()
     assert body["database"] == "ok" and body["db_health"]["ok"] is True
     get_engine(url).dispose()
+
+
+def test_a_recent_sync_keeps_unchanged_cvdw_data_fresh(db_url, engine):
+    """A quiet weekend changes no row; the CVDW sync log (cvdw's migration) still proves the pull runs."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "insert into core.reservas (referencia, row_hash, updated_at) values ('r1', 'h', now() - interval '3 days')"
+            )
+        )
+        conn.execute(
+            sa.text("create table if not exists raw.cvdw_sync_windows (id bigserial, synced_at timestamptz)")
+        )
+        conn.execute(
+            sa.text("insert into raw.cvdw_sync_windows (synced_at) values (now() - interval '2 hours')")
+        )
+    result = health.check_cvdw_freshness(engine)
+    assert result.ok and 1.9 < result.value < 2.1
