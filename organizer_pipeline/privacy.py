@@ -7,11 +7,17 @@ import logging
 import os
 import re
 
-EMAIL_RE = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9])[A-Za-z0-9.-]*(\.[A-Za-z]{2,})")
+# Also URL-encoded (`%40`), as an e-mail appears in a REST path such as Brevo's /contacts/{email}.
+EMAIL_RE = re.compile(
+    r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*?(?:@|%40)([A-Za-z0-9])[A-Za-z0-9.-]*(\.[A-Za-z]{2,})"
+)
 # CPF (11 digits) / CNPJ (14 digits), with or without punctuation.
 DOCUMENT_RE = re.compile(r"\b\d{3}\.?\d{3}\.?\d{3}-?\d{2}\b|\b\d{2}\.?\d{3}\.?\d{3}/?\d{4}-?\d{2}\b")
 PHONE_RE = re.compile(r"(?<![\w.])\+?\(?\d{2,3}\)?[\s-]?\d{4,5}-?\d{4}\b")
-SECRET_ENV_SUFFIXES = ("_KEY", "_TOKEN", "_HOTTOK", "_PASSWORD", "_SECRET")
+# ALERT_WEBHOOK_URL counts: chat webhook URLs carry their secret in the path.
+SECRET_ENV_SUFFIXES = ("_KEY", "_TOKEN", "_HOTTOK", "_PASSWORD", "_SECRET", "_WEBHOOK_URL")
+# The password of a URL (postgresql+psycopg2://user:PASSWORD@host), in case a driver error prints one.
+URL_PASSWORD_RE = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s/]+@", re.I)
 
 
 def email_key(email: str) -> str:
@@ -48,6 +54,7 @@ def redact(text: str) -> str:
     """Mask every e-mail, document, phone number and known secret in free text."""
     for secret in secret_values():
         text = text.replace(secret, "***")
+    text = URL_PASSWORD_RE.sub(r"\1***@", text)
     text = EMAIL_RE.sub(lambda m: f"{m.group(1)}***@{m.group(2)}***{m.group(3)}", text)
     text = DOCUMENT_RE.sub(lambda m: mask_digits(m.group(0)) or "", text)
     return PHONE_RE.sub(lambda m: mask_digits(m.group(0)) or "", text)
