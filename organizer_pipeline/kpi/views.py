@@ -22,7 +22,8 @@ class KpiView:
     upstream: tuple[str, ...]  # asset keys: CVDW/Hotmart tables, or other KPI views (by view name)
     materialized: bool = False
     unique_key: tuple[str, ...] = ()  # MVs: a unique index, so REFRESH … CONCURRENTLY never blocks readers
-    period_column: str | None = None  # what ?de=&ate= filter in the API and dashboard
+    period_column: str | None = None  # what ?de=&ate= filter in the API
+    project_column: str | None = None  # what ?empreendimento= filters in the API
     order_by: tuple[str, ...] = ()  # stable order for pagination
 
     @property
@@ -55,6 +56,7 @@ VIEWS: tuple[KpiView, ...] = (
         "stays, with data_cancelamento). One row per reserva.",
         upstream=("reservas",),
         period_column="data_venda",
+        project_column="idempreendimento",
         order_by=("data_venda", "referencia"),
     ),
     KpiView(
@@ -65,6 +67,7 @@ VIEWS: tuple[KpiView, ...] = (
         materialized=True,
         unique_key=("mes", "idempreendimento", "total"),
         period_column="mes",
+        project_column="idempreendimento",
         order_by=("mes", "total", "idempreendimento"),
     ),
     KpiView(
@@ -75,6 +78,7 @@ VIEWS: tuple[KpiView, ...] = (
         materialized=True,
         unique_key=("mes", "idempreendimento", "corretor"),
         period_column="mes",
+        project_column="idempreendimento",
         order_by=("mes", "idempreendimento", "corretor"),
     ),
     KpiView(
@@ -92,6 +96,7 @@ VIEWS: tuple[KpiView, ...] = (
         materialized=True,
         unique_key=("mes", "idempreendimento", "total"),
         period_column="mes",
+        project_column="idempreendimento",
         order_by=("mes", "total", "idempreendimento"),
     ),
     KpiView(
@@ -101,6 +106,7 @@ VIEWS: tuple[KpiView, ...] = (
         upstream=("unidades", "empreendimentos"),
         materialized=True,
         unique_key=("idempreendimento", "situacao_codigo"),
+        project_column="idempreendimento",
         order_by=("idempreendimento", "situacao_codigo"),
     ),
     KpiView(
