@@ -1,4 +1,4 @@
-"""PNG export of a Plotly figure for Dagster metadata, via kaleido >= 1.0 and a local Chromium.
+"""PNG export of a Plotly figure (a plain figure dict) for Dagster metadata, via kaleido >= 1.0 and a local Chromium.
 
 The kaleido sync server is started once per process (~0.3 s per image afterwards instead of ~3 s). Anything
 missing — kaleido, a browser — or failing gives `None` and a note: an image is never worth a failed run.
@@ -12,8 +12,7 @@ import concurrent.futures
 import importlib.metadata
 import threading
 from collections.abc import Callable
-
-import plotly.graph_objects as go
+from typing import Any
 
 TIMEOUT_SECONDS = 60
 _lock = threading.Lock()
@@ -40,16 +39,16 @@ def _start_server() -> None:
             _server_started = True
 
 
-def _render(fig: go.Figure, width: int, height: int) -> bytes:
+def _render(fig: dict[str, Any], width: int, height: int) -> bytes:
     import kaleido
 
     _start_server()
     opts = {"format": "png", "width": width, "height": height, "scale": 1}
-    return kaleido.calc_fig_sync(fig.to_plotly_json(), opts=opts)
+    return kaleido.calc_fig_sync(fig, opts=opts)
 
 
 def png(
-    fig: go.Figure, width: int = 900, height: int = 420, browser: Callable[[], str | None] = find_browser
+    fig: dict[str, Any], width: int = 900, height: int = 420, browser: Callable[[], str | None] = find_browser
 ) -> tuple[bytes | None, str]:
     """(PNG bytes, "") or (None, why there is no image)."""
     try:

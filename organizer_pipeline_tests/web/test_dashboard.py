@@ -113,3 +113,13 @@ def test_dashboard_renders_in_a_real_browser(filled, web, tmp_path):
     result = chromium([f"--screenshot={shot}", "--window-size=1400,1800", url], tmp_path)
     assert result.returncode == 0 and shot.stat().st_size > 20_000, result.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install -y chromium)")
+def test_browser_probe_reports_js_errors(filled, web, tmp_path, monkeypatch):
+    """The check above can fail: without Plotly's JS the probe records the errors and zero charts."""
+    monkeypatch.setattr("organizer_pipeline.kpi.dashboard.PLOTLY_JS_PATH", "/static/missing.js")
+    dom = chromium(["--dump-dom", f"{web}/dashboard"], tmp_path)
+    assert 'data-charts-rendered="0"' in dom.stdout
+    assert "Plotly is not defined" in dom.stdout
