@@ -92,7 +92,7 @@ VIEWS: tuple[KpiView, ...] = (
         "vso_mensal",
         "VSO (vendas sobre oferta) per month and empreendimento; total = true rows cover all "
         "empreendimentos. " + VSO_FORMULA,
-        upstream=("vendas", "distratos", "unidades", "empreendimentos"),
+        upstream=("vendas_mensal", "distratos", "unidades", "empreendimentos"),
         materialized=True,
         unique_key=("mes", "idempreendimento", "total"),
         period_column="mes",

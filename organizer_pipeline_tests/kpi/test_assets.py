@@ -36,7 +36,7 @@ def test_every_view_is_an_asset_in_group_kpi():
         "kpi/estoque_unidades", "kpi/hotmart_receita_diaria", "kpi/hotmart_funil", "kpi/dashboard",
     }  # fmt: skip
     assert {k.to_user_string() for k in graph.get(assets.asset_key("vso_mensal")).parent_keys} == {
-        "kpi/vendas",
+        "kpi/vendas_mensal",
         "distratos",
         "unidades",
         "empreendimentos",

@@ -1,6 +1,6 @@
 -- VSO per month and empreendimento, plus one all-empreendimentos row per month (total = true).
 --   vso = (vendidas - distratos) / (estoque_inicial + lancadas)
---   vendidas        sales (kpi.vendas) with data_venda in the month
+--   vendidas        sales (kpi.vendas, counted in kpi.vendas_mensal) with data_venda in the month
 --   distratos       core.distratos rows with ativo = 'S' and situacao_data in the month
 --   estoque_inicial units with situacao_mapa_disponibilidade = 1 in the month's FIRST daily snapshot
 --                   (core.unidades_situacao_diaria; CVDW keeps no history, so snapshots are the only source)
@@ -39,10 +39,10 @@ launched AS (
       )
     GROUP BY m.mes, s.idempreendimento
 ),
-sold AS (
-    SELECT mes, idempreendimento, count(*) AS vendidas, max(empreendimento) AS nome
-    FROM kpi.vendas
-    GROUP BY mes, idempreendimento
+sold AS (  -- the monthly sales aggregate is already materialized: no second scan of every reserva
+    SELECT mes, idempreendimento, vendas AS vendidas, empreendimento AS nome
+    FROM kpi.vendas_mensal
+    WHERE NOT total
 ),
 cancelled AS (
     SELECT date_trunc('month', situacao_data)::date AS mes, idempreendimento,
