@@ -4,9 +4,10 @@ dashboard, on generated data (default 1M reservas and 200k Hotmart sales).
 In one run, on a scratch database of the same server (dropped afterwards unless --keep):
 1. generate the data inside PostgreSQL;
 2. create the KPI views once (first materialization);
-3. twice, alternating: the bare aggregates (each view's defining SELECT, fetched to the client; for the
-   row-level kpi.vendas its count) and the refresh of all KPI assets (`build_all`, what the assets run:
-   REFRESH MATERIALIZED VIEW CONCURRENTLY + row count + preview). Best of two each; ratio = refresh / bare;
+3. twice, alternating: the bare aggregates (each view's defining SELECT, for the row-level kpi.vendas its
+   count, timed by the server: EXPLAIN ANALYZE planning + execution, no rows sent) and the refresh of all
+   KPI assets timed by the client (what the assets run: REFRESH MATERIALIZED VIEW CONCURRENTLY + row count +
+   preview, one transaction each). Best of two each; ratio = refresh / bare;
 4. `organizer web` in a subprocess: GET /api/kpis/vendas_mensal and GET /dashboard (cycling through no
    filter, a period and an empreendimento), sequentially over keep-alive: p50/p95.
 Targets: refresh <= 2x bare, dashboard p95 < 300 ms.
@@ -78,12 +79,15 @@ def bare_sql(view: KpiView) -> str:
 
 
 def time_bare(engine: Engine) -> dict[str, float]:
+    """Server-side planning + execution time of each bare aggregate (EXPLAIN ANALYZE without per-node
+    timing): no rows cross the wire, so this is the floor the refresh is compared with."""
     seconds = {}
     with engine.connect() as conn:
         for view in VIEWS:
-            started = time.perf_counter()
-            conn.exec_driver_sql(bare_sql(view)).fetchall()
-            seconds[view.name] = time.perf_counter() - started
+            plan = conn.exec_driver_sql(
+                f"EXPLAIN (ANALYZE, TIMING OFF, SUMMARY ON, FORMAT JSON) {bare_sql(view)}"
+            ).scalar_one()[0]
+            seconds[view.name] = (plan["Planning Time"] + plan["Execution Time"]) / 1000
     return seconds
 
 
