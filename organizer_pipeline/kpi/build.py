@@ -78,7 +78,18 @@ def _dependents(conn: Connection, name: str) -> list[str]:
     return [row[0] for row in rows]
 
 
+def _require_upstream_views(conn: Connection, view: KpiView) -> None:
+    """A KPI view built on another one needs it first: say so instead of PostgreSQL's "does not exist"."""
+    for name in view.upstream:
+        if name in BY_NAME and _existing(conn, name) is None:
+            raise OrganizerError(
+                f"{view.qualified} is built on {SCHEMA}.{name}, which does not exist yet: materialize "
+                f"{SCHEMA}/{name} first (or the whole group: --select 'group:kpi', or `organizer kpi refresh`)"
+            )
+
+
 def _create(conn: Connection, view: KpiView) -> None:
+    _require_upstream_views(conn, view)
     conn.exec_driver_sql(f"CREATE {_kind(view)} {view.qualified} AS {view.sql}")
     if view.materialized and view.unique_key:
         columns = ", ".join(view.unique_key)

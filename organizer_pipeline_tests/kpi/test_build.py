@@ -159,3 +159,8 @@ def test_foreign_dependent_is_never_dropped(built):
 def test_view_comment_documents_the_formula(built):
     comment = rows(built, "SELECT obj_description('kpi.vso_mensal'::regclass, 'pg_class') AS c")[0]["c"]
     assert "(vendidas - distratos) / (estoque_inicial + lancadas)" in comment
+
+
+def test_missing_upstream_view_is_a_clear_error(engine):
+    with pytest.raises(OrganizerError, match="kpi.vendas, which does not exist yet"), engine.begin() as conn:
+        build.ensure_view(conn, views.get("vendas_mensal"))
