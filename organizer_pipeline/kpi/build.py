@@ -132,14 +132,15 @@ def ensure_view(conn: Connection, view: KpiView) -> str:
 
 
 def summarize(conn: Connection, view: KpiView, preview_rows: int = 5) -> tuple[int, list[str], list[dict]]:
-    """Row count, column names and the first rows (in the view's order) for asset metadata."""
+    """Row count, column names and the first rows (in the view's order) for asset metadata — without the
+    view's personal columns: Dagster keeps metadata forever, out of reach of an erasure."""
     count = conn.exec_driver_sql(f"SELECT count(*) FROM {view.qualified}").scalar_one()  # noqa: S608
     order = ", ".join(view.order_by) or "1"
     result = conn.exec_driver_sql(
         f"SELECT * FROM {view.qualified} ORDER BY {order} LIMIT {int(preview_rows)}"  # noqa: S608
     )
-    columns = list(result.keys())
-    return int(count), columns, [dict(zip(columns, row, strict=True)) for row in result]
+    columns = [name for name in result.keys() if name not in view.personal_columns]
+    return int(count), columns, [{name: row._mapping[name] for name in columns} for row in result]
 
 
 def build(engine: Engine, view: KpiView) -> BuildResult:

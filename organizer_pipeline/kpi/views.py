@@ -25,6 +25,7 @@ class KpiView:
     period_column: str | None = None  # what ?de=&ate= filter in the API
     project_column: str | None = None  # what ?empreendimento= filters in the API
     order_by: tuple[str, ...] = ()  # stable order for pagination
+    personal_columns: tuple[str, ...] = ()  # never copied into Dagster metadata (previews)
 
     @property
     def qualified(self) -> str:
@@ -58,6 +59,7 @@ VIEWS: tuple[KpiView, ...] = (
         period_column="data_venda",
         project_column="idempreendimento",
         order_by=("data_venda", "referencia"),
+        personal_columns=("idcliente", "cliente"),
     ),
     KpiView(
         "vendas_mensal",

@@ -164,3 +164,10 @@ def test_view_comment_documents_the_formula(built):
 def test_missing_upstream_view_is_a_clear_error(engine):
     with pytest.raises(OrganizerError, match="kpi.vendas, which does not exist yet"), engine.begin() as conn:
         build.ensure_view(conn, views.get("vendas_mensal"))
+
+
+def test_preview_never_carries_personal_columns(built):
+    result = build.build(built, views.get("vendas"))
+    assert "cliente" not in result.columns and "idcliente" not in result.columns
+    assert all("cliente" not in row and "idcliente" not in row for row in result.preview)
+    assert result.preview[0]["idreserva"] == 1 and "corretor" in result.columns
