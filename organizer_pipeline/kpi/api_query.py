@@ -10,8 +10,6 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -130,12 +128,3 @@ def fetch_page(conn: Connection, request: PageRequest) -> Page:
     result = conn.execute(statement(request))
     rows = [tuple(row) for row in result]
     return Page(list(result.keys()), rows[: request.limit], len(rows) > request.limit)
-
-
-def jsonable(value: Any) -> Any:
-    """Numbers stay numbers (Decimal -> float), dates ISO-8601."""
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return value

@@ -10,8 +10,6 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Iterable
-from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from organizer_pipeline.kpi import formatting as fmt
@@ -162,11 +160,10 @@ def script_json(value: object) -> str:
 
 
 def _plain(value: object) -> object:
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    converted = fmt.jsonable(value)
+    if converted is value:
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    return converted
 
 
 def chart(div_id: str, figure: Figure) -> str:

@@ -1,7 +1,8 @@
-"""Brazilian number formats: R$ 1.234,56, 1.234 and 37,5%."""
+"""Number formats: Brazilian for people (R$ 1.234,56, 1.234 and 37,5%), plain JSON values for machines."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 
@@ -33,3 +34,12 @@ def brl(value: Decimal | float | int | None) -> str:
 def percent(value: Decimal | float | None, places: int = 1) -> str:
     """0.375 -> 37,5%"""
     return "–" if value is None else f"{number(Decimal(str(value)) * 100, places)}%"
+
+
+def jsonable(value: object) -> object:
+    """Decimal -> float (JSON number), date/datetime -> ISO-8601; anything else unchanged."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value

@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from organizer_pipeline.errors import OrganizerError
 from organizer_pipeline.kpi import api_query
+from organizer_pipeline.kpi.formatting import jsonable
 from organizer_pipeline.kpi.views import VIEWS
 from organizer_pipeline.web.auth import require_api_token
 
@@ -35,7 +36,7 @@ def _csv(page: api_query.Page) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(page.columns)
     for row in page.rows:
-        writer.writerow(["" if value is None else api_query.jsonable(value) for value in row])
+        writer.writerow(["" if value is None else jsonable(value) for value in row])
     return out.getvalue()
 
 
@@ -71,7 +72,7 @@ async def kpi_view(request: Request) -> Response:
             "next": next_url,
             "columns": page.columns,
             "data": [
-                {column: api_query.jsonable(value) for column, value in zip(page.columns, row, strict=True)}
+                {column: jsonable(value) for column, value in zip(page.columns, row, strict=True)}
                 for row in page.rows
             ],
         },
