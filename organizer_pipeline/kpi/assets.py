@@ -23,8 +23,8 @@ AUTOMATION = (
     .with_label("eager, even with missing upstream partitions")
 )
 # Shown in the UI as Pass/Warn/Fail: CVDW syncs every few hours on business days, so a KPI older than half a day
-# is suspicious and one older than a day is failing. (Data-version staleness alone cannot say it: Dagster skips
-# it for partitioned parents with >= 100 partitions, which the daily CVDW assets have.)
+# is suspicious and one older than a day is failing. (Data-version staleness cannot say it: Dagster never derives
+# it for an unpartitioned child of a time-partitioned parent, which is what every KPI view is.)
 FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=13))
 
 
