@@ -1,0 +1,125 @@
+import gzip
+import shutil
+import subprocess
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from organizer_pipeline.db import urls
+from organizer_pipeline.kpi import build
+from organizer_pipeline.sandbox.server import serve_in_thread
+from organizer_pipeline.settings import PROJECT_ROOT
+from organizer_pipeline.web.app import create_app
+from organizer_pipeline_tests.kpi import fixture
+
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+
+
+@pytest.fixture
+def web(db_url):
+    with serve_in_thread(create_app(urls.render(db_url))) as root:
+        yield root
+
+
+@pytest.fixture
+def filled(engine):
+    fixture.insert(engine)
+    build.build_all(engine)
+    return engine
+
+
+def get(root, path, **kwargs):
+    return requests.get(root + path, timeout=30, **kwargs)
+
+
+def test_dashboard_shows_the_kpis_in_pt_br(filled, web):
+    page = get(web, "/dashboard")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for text in ("R$ 1.580.000,50", "R$ 316.000,10", "R$ 59.400,02", "50,0%", "R$ 1.300,00", "40,0%"):
+        assert text in page.text
+    for div in ("chart-sales", "chart-brokers", "chart-vso", "chart-stock", "chart-hotmart"):
+        assert f'id="{div}"' in page.text
+    assert '<script src="/static/plotly.min.js">' in page.text and "cdn.plot.ly" not in page.text
+    assert '<option value="10">Residencial Alfa</option>' in page.text
+
+
+def test_dashboard_filters(filled, web):
+    page = get(web, "/dashboard", params={"empreendimento": "20", "de": "2025-01", "ate": "2025-01"})
+    assert page.status_code == 200
+    assert "R$ 450.000,50" in page.text and '<option value="20" selected>' in page.text
+    assert 'name="de" value="2025-01"' in page.text
+
+
+def test_bad_filter_is_a_400_page(web):
+    page = get(web, "/dashboard", params={"de": "janeiro"})
+    assert page.status_code == 400 and "de must be a month as YYYY-MM" in page.text
+
+
+def test_empty_database_says_no_data_yet(engine, web):
+    before = get(web, "/dashboard")  # views not even created yet
+    assert before.status_code == 200 and "no data yet" in before.text and "kpi.vendas_mensal" in before.text
+    build.build_all(engine)
+    after = get(web, "/dashboard")
+    assert after.status_code == 200 and "no data yet" in after.text and "vazias" in after.text
+
+
+def test_names_are_escaped(filled, web):
+    with filled.begin() as conn:
+        conn.execute(sa.text("UPDATE core.comissoes SET corretor = '</script><script>alert(1)</script>'"))
+        conn.execute(sa.text("UPDATE core.empreendimentos SET nome = '<b>x</b>' WHERE idempreendimento = 10"))
+    build.build_all(filled)
+    page = get(web, "/dashboard").text
+    assert "<script>alert(1)" not in page and "<b>x</b>" not in page
+
+
+def test_plotly_js_is_served_offline(web):
+    plain = get(web, "/static/plotly.min.js", headers={"Accept-Encoding": "identity"})
+    assert plain.status_code == 200 and plain.headers["content-type"].startswith("text/javascript")
+    assert b"plotly" in plain.content[:2000].lower() and len(plain.content) > 1_000_000
+    raw = requests.get(
+        web + "/static/plotly.min.js", headers={"Accept-Encoding": "gzip"}, stream=True, timeout=30
+    )
+    assert raw.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(raw.raw.read()) == plain.content
+    cached = get(web, "/static/plotly.min.js", headers={"If-None-Match": plain.headers["etag"]})
+    assert cached.status_code == 304
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def chromium(args, tmp_path):
+    command = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000", *args,
+    ]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install -y chromium)")
+def test_dashboard_renders_in_a_real_browser(filled, web, tmp_path):
+    url = f"{web}/dashboard"
+    dom = chromium(["--dump-dom", url], tmp_path)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert 'data-js-errors="[]"' in dom.stdout, dom.stdout[:500]
+    assert 'data-charts-rendered="5"' in dom.stdout
+    assert dom.stdout.count('class="main-svg"') >= 5  # Plotly drew SVG for every chart
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "dashboard.png"
+    shot.unlink(missing_ok=True)
+    result = chromium([f"--screenshot={shot}", "--window-size=1400,1800", url], tmp_path)
+    assert result.returncode == 0 and shot.stat().st_size > 20_000, result.stderr[-2000:]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install -y chromium)")
+def test_browser_probe_reports_js_errors(filled, web, tmp_path, monkeypatch):
+    """The check above can fail: without Plotly's JS the probe records the errors and zero charts."""
+    monkeypatch.setattr("organizer_pipeline.kpi.dashboard.PLOTLY_JS_PATH", "/static/missing.js")
+    dom = chromium(["--dump-dom", f"{web}/dashboard"], tmp_path)
+    assert 'data-charts-rendered="0"' in dom.stdout
+    assert "Plotly is not defined" in dom.stdout
