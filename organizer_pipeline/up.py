@@ -122,9 +122,18 @@ def prepare_database(env: dict[str, str]) -> bool:
         ensure_database(url)
         check_connection(url)
     migrate.upgrade(warehouse)
+    build_kpi_views(warehouse)
     env["DATABASE_URL"] = urls.render(warehouse)
     env["DAGSTER_PG_URL"] = urls.render(dagster)
     return started
+
+
+def build_kpi_views(warehouse) -> None:
+    """The dashboard works from the first start; later refreshes follow the data (kpi automation)."""
+    from organizer_pipeline.db.engine import get_engine
+    from organizer_pipeline.kpi.build import build_all
+
+    build_all(get_engine(warehouse))
 
 
 def start_simulators(supervisor: Supervisor, env: dict[str, str], mode: str) -> list[str]:
