@@ -2,4 +2,15 @@
 
 import dagster as dg
 
-defs = dg.Definitions()
+from organizer_pipeline.enrichment.assets import brevo_contacts, contact_profiles
+from organizer_pipeline.resources.brevo import BrevoClient
+from organizer_pipeline.resources.openrouter import OpenRouterClient
+
+defs = dg.Definitions(
+    assets=[contact_profiles, brevo_contacts],
+    resources={
+        # Secrets are read when a run starts: a missing one fails that run, naming the variable.
+        "openrouter": OpenRouterClient(api_key=dg.EnvVar("OPENROUTER_API_KEY")),
+        "brevo": BrevoClient(api_key=dg.EnvVar("BREVO_API_KEY")),
+    },
+)

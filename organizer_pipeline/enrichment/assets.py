@@ -1,0 +1,98 @@
+"""The enrichment assets: thin Dagster wrappers around `enrich.build_profiles` and `brevo_sync.BrevoSync`."""
+
+import dagster as dg
+
+from organizer_pipeline.enrichment.brevo_sync import DEFAULT_EVENT_LISTS, BrevoSync, parse_rules
+from organizer_pipeline.enrichment.enrich import build_profiles
+from organizer_pipeline.resources.brevo import BrevoClient
+from organizer_pipeline.resources.http import ApiUnavailable
+from organizer_pipeline.resources.openrouter import OpenRouterClient
+from organizer_pipeline.resources.warehouse import Warehouse
+
+# Follow the contacts table: when Hotmart contacts change, profiles follow, then Brevo.
+FOLLOW_UPSTREAM = dg.AutomationCondition.eager()
+
+
+class ProfilesConfig(dg.Config):
+    concurrency: int = 4
+    limit: int = 10_000
+
+
+class BrevoSyncConfig(dg.Config):
+    event_lists: dict[str, list[str]] = DEFAULT_EVENT_LISTS
+    concurrency: int = 4
+    bulk_threshold: int = 200
+
+
+@dg.asset(
+    group_name="enrichment",
+    deps=["hotmart_contacts"],
+    kinds={"openrouter", "postgres"},
+    automation_condition=FOLLOW_UPSTREAM,
+)
+def contact_profiles(
+    context: dg.AssetExecutionContext,
+    config: ProfilesConfig,
+    warehouse: Warehouse,
+    openrouter: OpenRouterClient,
+) -> dg.MaterializeResult:
+    """AI profile (segment, interests, intent, churn risk, next product, pt-BR summary) and its embedding for
+    every contact whose facts changed since its last profile, within the daily OpenRouter budget."""
+    budget = openrouter.budget_usd()
+    run = build_profiles(
+        warehouse.get_engine(),
+        openrouter.get_api(),
+        budget,
+        concurrency=config.concurrency,
+        limit=config.limit,
+    )
+    if run.budget_exhausted:
+        context.log.warning(
+            f"OpenRouter daily budget of US$ {budget:.2f} reached (US$ {run.metadata()['spent_today_usd']:.4f} "
+            f"spent today): {run.skipped_budget} contact(s) left for the next run"
+        )
+    if run.failed:
+        context.log.warning(f"{run.failed} profile(s) failed (recorded in ai.llm_calls): {run.failures[:5]}")
+    if run.failed and not run.profiled and not run.skipped_budget:
+        raise dg.Failure(description=f"no profile could be built: {run.failures[0]}", metadata=run.metadata())
+    return dg.MaterializeResult(metadata=run.metadata())
+
+
+@dg.asset(
+    group_name="enrichment",
+    deps=["hotmart_contacts", "contact_profiles"],
+    kinds={"brevo", "postgres"},
+    automation_condition=FOLLOW_UPSTREAM,
+)
+def brevo_contacts(
+    context: dg.AssetExecutionContext, config: BrevoSyncConfig, warehouse: Warehouse, brevo: BrevoClient
+) -> dg.MaterializeResult:
+    """Each changed contact upserted in Brevo once per change, its lists set from `event_lists`, and one
+    Brevo custom event per Hotmart event — never twice, never for a contact erased on request."""
+    sync = BrevoSync(
+        warehouse.get_engine(),
+        brevo.get_api(),
+        parse_rules(config.event_lists),
+        concurrency=config.concurrency,
+        bulk_threshold=config.bulk_threshold,
+    )
+    try:
+        run = sync.sync()
+    except ApiUnavailable as error:
+        done = sync.run.metadata()
+        raise dg.Failure(
+            description=f"{error} — progress so far is kept ({done}); re-execute to continue, nothing already "
+            "sent will be sent again",
+            metadata=done,
+        ) from error
+    if run.failures:
+        context.log.warning(f"Brevo rejected {len(run.failures)} call(s): {run.failures[:5]}")
+    stats = sync.api.stats
+    return dg.MaterializeResult(
+        metadata={
+            **run.metadata(),
+            "brevo_calls": stats.calls,
+            "brevo_retries": stats.retries,
+            "rate_limit_wait_seconds": round(stats.rate_limit_wait_seconds, 3),
+        }
+    )

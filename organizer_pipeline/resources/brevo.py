@@ -1,0 +1,171 @@
+"""Brevo (CRM) client: contact upsert/update/import/delete, attributes, lists and custom events, within
+Brevo's 10 requests/s (client-side limiter plus the `x-sib-ratelimit-*` headers). Contract:
+contracts/brevo.md."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+from urllib.parse import quote
+
+import dagster as dg
+import requests
+
+from organizer_pipeline import settings
+from organizer_pipeline.resources.http import ApiBadRequest, ApiClient, RateLimiter, RetryPolicy
+
+# Brevo's general-plan limit on /v3/contacts/* and /v3/events (requests per second).
+BREVO_REQUESTS_PER_SECOND = 10.0
+LIST_PAGE_SIZE = 50
+
+
+def _header_seconds(response: requests.Response, name: str) -> float | None:
+    try:
+        return max(float(response.headers[name]), 0.0)
+    except (KeyError, ValueError):
+        return None
+
+
+class BrevoApi(ApiClient):
+    api_name = "Brevo"
+
+    def __init__(self, base_url: str, api_key: str, requests_per_second: float, **kwargs: Any):
+        super().__init__(
+            base_url,
+            headers={"api-key": api_key, "accept": "application/json", "content-type": "application/json"},
+            limiter=RateLimiter(requests_per_second, per=1.0),
+            **kwargs,
+        )
+
+    def classify(self, response: requests.Response) -> str | None:
+        """Besides the usual retryable codes: when Brevo says the window is used up (remaining 0, or a 429),
+        hold every caller until `x-sib-ratelimit-reset`."""
+        reset = _header_seconds(response, "x-sib-ratelimit-reset")
+        remaining = _header_seconds(response, "x-sib-ratelimit-remaining")
+        if reset is not None and (response.status_code == 429 or remaining == 0):
+            self.limiter.push_back(reset)
+        return super().classify(response)
+
+    def error_message(self, response: requests.Response) -> str:
+        try:
+            body = response.json()
+        except ValueError:
+            return super().error_message(response)
+        if isinstance(body, dict) and "message" in body:
+            return f"{body.get('code')}: {body.get('message')}"
+        return super().error_message(response)
+
+    def auth_hint(self) -> str:
+        return "check BREVO_API_KEY"
+
+    # -- attributes and lists (set up once) -------------------------------------------------------------
+    def attribute_names(self) -> set[str]:
+        body = self.request("GET", "contacts/attributes").json()
+        return {str(item.get("name", "")).upper() for item in body.get("attributes") or []}
+
+    def create_attribute(self, name: str, kind: str) -> None:
+        self.request("POST", f"contacts/attributes/normal/{quote(name)}", json={"type": kind})
+
+    def lists(self) -> dict[str, int]:
+        """Every contact list, name -> id (paged)."""
+        found: dict[str, int] = {}
+        offset = 0
+        while True:
+            body = self.request(
+                "GET", "contacts/lists", params={"limit": LIST_PAGE_SIZE, "offset": offset}
+            ).json()
+            page = body.get("lists") or []
+            found.update({str(item["name"]): int(item["id"]) for item in page})
+            offset += len(page)
+            if not page or offset >= int(body.get("count") or 0):
+                return found
+
+    def folder_id(self, name: str) -> int:
+        """The id of the folder called `name`, created if missing (Brevo needs one to create a list)."""
+        body = self.request("GET", "contacts/folders", params={"limit": LIST_PAGE_SIZE, "offset": 0}).json()
+        for folder in body.get("folders") or []:
+            if folder.get("name") == name:
+                return int(folder["id"])
+        return int(self.request("POST", "contacts/folders", json={"name": name}).json()["id"])
+
+    def create_list(self, name: str, folder_id: int) -> int:
+        return int(
+            self.request("POST", "contacts/lists", json={"name": name, "folderId": folder_id}).json()["id"]
+        )
+
+    # -- contacts ------------------------------------------------------------------------------------------
+    def upsert_contact(self, email: str, attributes: dict[str, Any], list_ids: list[int]) -> int:
+        """Create, or update when it exists (`updateEnabled`). Returns the HTTP status (201 created, 204 updated)."""
+        payload = {"email": email, "attributes": attributes, "listIds": list_ids, "updateEnabled": True}
+        return self.request("POST", "contacts", json=payload).status_code
+
+    def update_contact(
+        self, email: str, attributes: dict[str, Any], list_ids: list[int], unlink_list_ids: list[int]
+    ) -> bool:
+        """Update a known contact (the only call that can also leave lists). False when Brevo no longer has it."""
+        payload: dict[str, Any] = {"attributes": attributes, "listIds": list_ids}
+        if unlink_list_ids:
+            payload["unlinkListIds"] = unlink_list_ids
+        try:
+            self.request("PUT", f"contacts/{quote(email, safe='')}", json=payload)
+        except ApiBadRequest as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    def import_contacts(self, contacts: list[dict[str, Any]], list_ids: list[int]) -> int:
+        """Bulk upsert (asynchronous on Brevo's side); returns the process id."""
+        payload = {
+            "jsonBody": contacts,
+            "listIds": list_ids,
+            "updateExistingContacts": True,
+            "disableNotification": True,
+        }
+        return int(self.request("POST", "contacts/import", json=payload).json().get("processId") or 0)
+
+    def delete_contact(self, email: str) -> bool:
+        """LGPD erasure on Brevo's side. True when deleted, False when Brevo did not have the contact."""
+        try:
+            self.request("DELETE", f"contacts/{quote(email, safe='')}")
+        except ApiBadRequest as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    # -- events --------------------------------------------------------------------------------------------
+    def send_event(self, name: str, email: str, occurred_at: str | None, properties: dict[str, Any]) -> None:
+        payload: dict[str, Any] = {
+            "event_name": name,
+            "identifiers": {"email_id": email},
+            "event_properties": properties,
+        }
+        if occurred_at:
+            payload["event_date"] = occurred_at
+        self.request("POST", "events", json=payload)
+
+
+class BrevoClient(dg.ConfigurableResource):
+    """Brevo from env vars: `api_key` is required (dg.EnvVar("BREVO_API_KEY")); `base_url` defaults to
+    BREVO_BASE_URL, read when a run starts."""
+
+    api_key: str
+    base_url: Optional[str] = None  # noqa: UP045 - Dagster config fields need Optional on 3.11
+    requests_per_second: float = BREVO_REQUESTS_PER_SECOND
+    timeout_seconds: float = 30.0
+    retry_attempts: int = 6
+    retry_base_delay: float = 1.0
+    retry_max_delay: float = 30.0
+
+    def get_api(self) -> BrevoApi:
+        return BrevoApi(
+            self.base_url or settings.env("BREVO_BASE_URL") or "",
+            self.api_key,
+            self.requests_per_second,
+            timeout=self.timeout_seconds,
+            retry=RetryPolicy(self.retry_attempts, self.retry_base_delay, self.retry_max_delay),
+        )
+
+    def delete_contact(self, email: str) -> bool:
+        """For the LGPD erase command: remove the person from Brevo."""
+        return self.get_api().delete_contact(email)
