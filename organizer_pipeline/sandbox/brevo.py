@@ -80,8 +80,13 @@ class BrevoState:
                 return 500
         return None
 
-    def calls_to(self, method: str, path_prefix: str) -> list[dict[str, Any]]:
-        return [c for c in self.calls if c["method"] == method and c["path"].startswith(path_prefix)]
+    def calls_to(self, method: str, path: str, ok_only: bool = False) -> list[dict[str, Any]]:
+        """Calls to exactly `method path`; `ok_only` keeps those Brevo accepted (2xx)."""
+        return [
+            c
+            for c in self.calls
+            if c["method"] == method and c["path"] == path and (not ok_only or 200 <= (c["status"] or 0) < 300)
+        ]
 
     def list_members(self, name: str) -> set[str]:
         ids = [i for i, item in self.lists.items() if item["name"] == name]
@@ -186,17 +191,19 @@ def create_app(**knobs: Any) -> Starlette:
             except ValueError:
                 return _error(400, "bad_request", "the body is not JSON", headers)
         path = request.url.path.removeprefix("/v3/")
-        sim.calls.append({"method": request.method, "path": path, "body": body})
+        call = {"method": request.method, "path": path, "body": body, "status": None}
+        sim.calls.append(call)
         if sim.latency:
             await asyncio.sleep(sim.latency)
         if not allowed:
-            return _error(429, "too_many_requests", "Rate limit exceeded", headers)
-        if request.method != "GET" and (fault := sim.write_fault()):
-            return _error(
-                fault, "internal_error" if fault >= 500 else "bad_request", "simulated fault", headers
-            )
-        response = await route(request.method, path, body, request)
-        response.headers.update(headers)
+            response: Response = _error(429, "too_many_requests", "Rate limit exceeded", headers)
+        elif request.method != "GET" and (fault := sim.write_fault()):
+            kind = "internal_error" if fault >= 500 else "bad_request"
+            response = _error(fault, kind, "simulated fault", headers)
+        else:
+            response = await route(request.method, path, body, request)
+            response.headers.update(headers)
+        call["status"] = response.status_code
         return response
 
     async def route(method: str, path: str, body: Any, request: Request) -> Response:
