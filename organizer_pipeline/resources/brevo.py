@@ -37,13 +37,16 @@ class BrevoApi(ApiClient):
         )
 
     def classify(self, response: requests.Response) -> str | None:
-        """Besides the usual retryable codes: when Brevo says the window is used up (remaining 0, or a 429),
-        hold every caller until `x-sib-ratelimit-reset`."""
+        """Besides the usual retryable codes: when Brevo says the window is used up (remaining 0), hold
+        every caller until `x-sib-ratelimit-reset`."""
         reset = _header_seconds(response, "x-sib-ratelimit-reset")
-        remaining = _header_seconds(response, "x-sib-ratelimit-remaining")
-        if reset is not None and (response.status_code == 429 or remaining == 0):
+        if reset is not None and _header_seconds(response, "x-sib-ratelimit-remaining") == 0:
             self.limiter.push_back(reset)
         return super().classify(response)
+
+    def retry_after(self, response: requests.Response) -> float | None:
+        """Brevo sends no Retry-After: a 429 says when the window resets in `x-sib-ratelimit-reset`."""
+        return _header_seconds(response, "x-sib-ratelimit-reset") or super().retry_after(response)
 
     def error_message(self, response: requests.Response) -> str:
         try:

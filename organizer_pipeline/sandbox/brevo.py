@@ -12,7 +12,6 @@ import asyncio
 import re
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -42,7 +41,8 @@ class BrevoState:
     imports: list[dict[str, Any]] = field(default_factory=list)
     rejected_for_rate: int = 0
     writes: int = 0
-    _window: deque = field(default_factory=deque)
+    _window_start: float = 0.0
+    _window_used: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _next_id: int = 1
 
@@ -51,20 +51,20 @@ class BrevoState:
         return self._next_id
 
     def admit(self) -> tuple[bool, dict[str, str]]:
-        """Sliding one-second window: (allowed, x-sib-ratelimit-* headers)."""
+        """Fixed one-second windows, as Brevo counts: (allowed, x-sib-ratelimit-* headers)."""
         if not self.rate_limit:
             return True, {}
         now = time.monotonic()
         with self._lock:
-            while self._window and now - self._window[0] >= 1.0:
-                self._window.popleft()
-            allowed = len(self._window) < self.rate_limit
+            if now - self._window_start >= 1.0:
+                self._window_start, self._window_used = now, 0
+            allowed = self._window_used < self.rate_limit
             if allowed:
-                self._window.append(now)
+                self._window_used += 1
             else:
                 self.rejected_for_rate += 1
-            reset = 1.0 - (now - self._window[0]) if self._window else 0.0
-            remaining = int(self.rate_limit - len(self._window))
+            remaining = int(self.rate_limit - self._window_used)
+            reset = 1.0 - (now - self._window_start)
         return allowed, {
             "x-sib-ratelimit-limit": str(int(self.rate_limit)),
             "x-sib-ratelimit-remaining": str(max(remaining, 0)),
@@ -85,7 +85,9 @@ class BrevoState:
         return [
             c
             for c in self.calls
-            if c["method"] == method and c["path"] == path and (not ok_only or 200 <= (c["status"] or 0) < 300)
+            if c["method"] == method
+            and c["path"] == path
+            and (not ok_only or 200 <= (c["status"] or 0) < 300)
         ]
 
     def list_members(self, name: str) -> set[str]:

@@ -65,7 +65,9 @@ def test_schema_violation_is_repaired_once(engine, openrouter_server):
     assert run(engine, openrouter_server).profiled == 1
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.text("SELECT purpose, status, error FROM ai.llm_calls WHERE purpose LIKE 'profile%' ORDER BY id")
+            sa.text(
+                "SELECT purpose, status, error FROM ai.llm_calls WHERE purpose LIKE 'profile%' ORDER BY id"
+            )
         ).all()
     assert [(r.purpose, r.status) for r in rows] == [("profile", "invalid"), ("profile_repair", "ok")]
     assert "schema violation" in rows[0].error
