@@ -6,9 +6,10 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from organizer_pipeline import settings
 from organizer_pipeline.enrichment import store
-from organizer_pipeline.errors import OrganizerError
-from organizer_pipeline.resources.openrouter import EmbeddingResult, OpenRouterApi
+from organizer_pipeline.errors import ConfigError, OrganizerError
+from organizer_pipeline.resources.openrouter import EmbeddingResult, OpenRouterApi, OpenRouterClient
 
 # The width of ai.contact_profiles.embedding (migration 0004). Models that default to another size are asked
 # for this one through the `dimensions` request field; a model that cannot comply fails with a clear error.
@@ -45,3 +46,11 @@ def search(engine: Engine, api: OpenRouterApi, text: str, limit: int = 10) -> li
     with engine.begin() as conn:
         store.record_calls(conn, [embedding_call(result, "search")])
     return store.nearest_profiles(engine, result.vectors[0], limit)
+
+
+def openrouter_from_env() -> OpenRouterApi:
+    """For the CLI and the web API, which run outside Dagster: the same settings as the resource."""
+    key = settings.env("OPENROUTER_API_KEY")
+    if not key:
+        raise ConfigError("OPENROUTER_API_KEY is not set: semantic search embeds the query with OpenRouter")
+    return OpenRouterClient(api_key=key).get_api()
