@@ -5,7 +5,7 @@ cost, the served `model`, and faults on demand.
 Knobs: `latency` (s per call), `api_key` (None: any bearer accepted), `chat_faults` / `embedding_faults`
 (queues consumed by successive calls: "429", "500", "502", "503", "error_in_200", "invalid_json",
 "schema_violation", "402"), `down_models` (502 for those, with OpenRouter's own fallback through `models`),
-`slow_models` ({model: seconds}), `cost_per_call` (USD). `app.state.sim` exposes what was called."""
+`slow_models` ({model: seconds}), `cost_per_call` (USD), `embedding_dimensions` (width forced whatever is asked). `app.state.sim` exposes what was called."""
 
 from __future__ import annotations
 
@@ -105,6 +105,7 @@ class OpenRouterState:
     down_models: set[str] = field(default_factory=set)
     slow_models: dict[str, float] = field(default_factory=dict)
     cost_per_call: float = 0.0004
+    embedding_dimensions: int | None = None  # a model that ignores the `dimensions` field
     calls: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     counter: int = 0
@@ -212,7 +213,7 @@ def create_app(**knobs: Any) -> Starlette:
         texts = [texts] if isinstance(texts, str) else texts
         if not body.get("model") or not isinstance(texts, list):
             return _error(400, "model and input are required")
-        dimensions = int(body.get("dimensions") or 1536)
+        dimensions = sim.embedding_dimensions or int(body.get("dimensions") or 1536)
         return JSONResponse(
             {
                 "id": f"embd-{sim.counter:08d}",
