@@ -29,6 +29,7 @@ class BrevoSyncConfig(dg.Config):
     deps=["hotmart_contacts"],
     kinds={"openrouter", "postgres"},
     automation_condition=FOLLOW_UPSTREAM,
+    check_specs=[dg.AssetCheckSpec("no_failed_profiles", asset="contact_profiles")],
 )
 def contact_profiles(
     context: dg.AssetExecutionContext,
@@ -37,7 +38,8 @@ def contact_profiles(
     openrouter: OpenRouterClient,
 ) -> dg.MaterializeResult:
     """AI profile (segment, interests, intent, churn risk, next product, pt-BR summary) and its embedding for
-    every contact whose facts changed since its last profile, within the daily OpenRouter budget."""
+    every contact whose facts changed since its last profile, within the daily OpenRouter budget. A failed
+    profile warns (check `no_failed_profiles`) without holding back the Brevo sync; the contact is retried."""
     budget = openrouter.budget_usd()
     run = build_profiles(
         warehouse.get_engine(),
@@ -53,9 +55,14 @@ def contact_profiles(
         )
     if run.failed:
         context.log.warning(f"{run.failed} profile(s) failed (recorded in ai.llm_calls): {run.failures[:5]}")
-    if run.failed and not run.profiled and not run.skipped_budget:
-        raise dg.Failure(description=f"no profile could be built: {run.failures[0]}", metadata=run.metadata())
-    return dg.MaterializeResult(metadata=run.metadata())
+    check = dg.AssetCheckResult(
+        check_name="no_failed_profiles",
+        passed=run.failed == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=run.failures[0] if run.failures else None,
+        metadata={"failed": run.failed, "examples": run.failures[:5]},
+    )
+    return dg.MaterializeResult(metadata=run.metadata(), check_results=[check])
 
 
 @dg.asset(
@@ -63,6 +70,7 @@ def contact_profiles(
     deps=["hotmart_contacts", "contact_profiles"],
     kinds={"brevo", "postgres"},
     automation_condition=FOLLOW_UPSTREAM,
+    check_specs=[dg.AssetCheckSpec("no_rejected_calls", asset="brevo_contacts")],
 )
 def brevo_contacts(
     context: dg.AssetExecutionContext, config: BrevoSyncConfig, warehouse: Warehouse, brevo: BrevoClient
@@ -88,11 +96,19 @@ def brevo_contacts(
     if run.failures:
         context.log.warning(f"Brevo rejected {len(run.failures)} call(s): {run.failures[:5]}")
     stats = sync.api.stats
+    check = dg.AssetCheckResult(
+        check_name="no_rejected_calls",
+        passed=not run.failures,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=run.failures[0] if run.failures else None,
+        metadata={"rejected": len(run.failures), "examples": run.failures[:5]},
+    )
     return dg.MaterializeResult(
         metadata={
             **run.metadata(),
             "brevo_calls": stats.calls,
             "brevo_retries": stats.retries,
             "rate_limit_wait_seconds": round(stats.rate_limit_wait_seconds, 3),
-        }
+        },
+        check_results=[check],
     )

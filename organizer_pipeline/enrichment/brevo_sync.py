@@ -18,8 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from organizer_pipeline.enrichment.enrich import run_all
 from organizer_pipeline.enrichment.store import events_by_email
+from organizer_pipeline.enrichment.workers import exclusive, run_all
 from organizer_pipeline.errors import ConfigError
 from organizer_pipeline.privacy import email_sha256, mask_email
 from organizer_pipeline.resources.brevo import BrevoApi
@@ -371,6 +371,11 @@ class BrevoSync:
             ledger_add(conn, f"event:{event['event_id']}", "brevo_event", event["email"], detail)
 
     def sync(self) -> SyncRun:
+        with exclusive(self.engine, "brevo_contacts"):
+            self._sync()
+        return self.run
+
+    def _sync(self) -> None:
         changes = pending_changes(self.engine, self.rules)
         self.run.pending = len(changes)
         if changes:
@@ -383,4 +388,3 @@ class BrevoSync:
         with self.engine.connect() as conn:
             events = [dict(row) for row in conn.execute(PENDING_EVENTS).mappings()]
         run_all(self.push_event, events, self.concurrency)
-        return self.run

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from organizer_pipeline.enrichment import embeddings, profiles, store
+from organizer_pipeline.enrichment.workers import exclusive, run_all
 from organizer_pipeline.privacy import email_sha256, mask_email
 from organizer_pipeline.resources.http import ApiUnavailable
 from organizer_pipeline.resources.openrouter import ChatOutcome, ChatResult, OpenRouterApi, OpenRouterError
@@ -37,20 +37,6 @@ class Budget:
     def add(self, cost: float) -> None:
         with self._lock:
             self.spent_usd += cost
-
-
-def run_all(work: Any, items: list[Any], concurrency: int) -> None:
-    """`work(item)` for every item on `concurrency` threads; the first exception cancels what has not
-    started and is raised (what finished stays done)."""
-    with ThreadPoolExecutor(max_workers=max(concurrency, 1), thread_name_prefix="enrich") as pool:
-        futures = [pool.submit(work, item) for item in items]
-        try:
-            for future in futures:
-                future.result()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
 
 
 @dataclass
@@ -191,6 +177,13 @@ def build_profiles(
     """Profile every changed contact (up to `limit`). Each contact is stored with its calls as soon as it is
     done, so a run that stops halfway keeps its work; a contact that fails stays pending for the next run,
     except when the model's answer was still invalid after the repair (recorded, retried when facts change)."""
+    with exclusive(engine, "contact_profiles"):
+        return _build_profiles(engine, api, budget_usd, concurrency, limit)
+
+
+def _build_profiles(
+    engine: Engine, api: OpenRouterApi, budget_usd: float, concurrency: int, limit: int
+) -> ProfileRun:
     run = ProfileRun()
     contacts = store.pending_contacts(engine, limit)
     run.pending = len(contacts)

@@ -155,13 +155,20 @@ def create_app(**knobs: Any) -> Starlette:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         return scheme.lower() == "bearer" and bool(token) and (sim.api_key is None or token == sim.api_key)
 
-    async def chat(request: Request) -> Response:
+    async def received(request: Request, path: str, latency: float) -> dict[str, Any] | Response:
+        """Authenticate, record and delay one call: its JSON body, or the error to answer."""
         if not authorized(request):
             return _error(401, "No auth credentials found")
         body = await request.json()
-        sim.calls.append({"path": "chat/completions", "body": body})
-        if sim.latency:
-            await asyncio.sleep(sim.latency)
+        sim.calls.append({"path": path, "body": body})
+        if latency:
+            await asyncio.sleep(latency)
+        return body
+
+    async def chat(request: Request) -> Response:
+        body = await received(request, "chat/completions", sim.latency)
+        if isinstance(body, Response):
+            return body
         fault = sim.next_fault(sim.chat_faults)
         if (response := _fault_response(fault)) is not None:
             return response
@@ -201,12 +208,9 @@ def create_app(**knobs: Any) -> Starlette:
         )
 
     async def embeddings(request: Request) -> Response:
-        if not authorized(request):
-            return _error(401, "No auth credentials found")
-        body = await request.json()
-        sim.calls.append({"path": "embeddings", "body": body})
-        if sim.latency:
-            await asyncio.sleep(sim.latency / 4)
+        body = await received(request, "embeddings", sim.latency / 4)
+        if isinstance(body, Response):
+            return body
         if (response := _fault_response(sim.next_fault(sim.embedding_faults))) is not None:
             return response
         texts = body.get("input")

@@ -206,3 +206,38 @@ def test_list_rules_and_phone_numbers():
     assert e164("+1 415 555 2671", "US") == "+14155552671"
     assert e164("(011) 3333-4444", "Brasil") == "+551133334444"
     assert e164("12345") is None and e164("999990000", "PT") is None and e164(None) is None
+
+
+def test_openrouter_down_warns_and_brevo_still_syncs_then_catches_up(
+    db_url, engine, openrouter_server, brevo_server
+):
+    email = "ana@example.com"
+    add_contact(engine, email)
+    add_event(engine, "evt-1", "PURCHASE_APPROVED", email)
+    openrouter_server.sim.down_models = {"sandbox/primary", "sandbox/fallback"}
+    both = [contact_profiles, brevo_contacts]
+    result = materialize(db_url, both, openrouter_server, brevo_server)
+    assert result.success
+    check = next(c for c in result.get_asset_check_evaluations() if c.check_name == "no_failed_profiles")
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert "AI_SEGMENT" not in brevo_server.sim.contacts[email]["attributes"]
+
+    openrouter_server.sim.down_models = set()
+    assert materialize(db_url, both, openrouter_server, brevo_server).success
+    assert brevo_server.sim.contacts[email]["attributes"]["AI_SEGMENT"]
+    assert [c["method"] for c in contact_writes(brevo_server.sim, email)] == ["POST", "PUT"]
+    assert len(brevo_server.sim.events) == 1
+
+
+def test_budget_exhaustion_is_said_in_the_run(db_url, engine, openrouter_server, brevo_server):
+    for n in range(3):
+        add_contact(engine, f"c{n}@example.com")
+    resources = {
+        "warehouse": Warehouse(database_url=db_url.render_as_string(hide_password=False)),
+        "openrouter": openrouter_client(openrouter_server, daily_budget_usd=0.0001),
+    }
+    config = {"ops": {"contact_profiles": {"config": {"concurrency": 1}}}}
+    result = dg.materialize([contact_profiles], resources=resources, run_config=config)
+    [materialization] = result.asset_materializations_for_node("contact_profiles")
+    assert materialization.metadata["budget_exhausted"].value is True
+    assert materialization.metadata["skipped_budget"].value == 2
