@@ -11,6 +11,7 @@ import dagster as dg
 import requests
 
 from organizer_pipeline import settings
+from organizer_pipeline.privacy import email_key
 from organizer_pipeline.resources.http import ApiBadRequest, ApiClient, RateLimiter, RetryPolicy
 
 # Brevo's general-plan limit on /v3/contacts/* and /v3/events (requests per second).
@@ -129,7 +130,7 @@ class BrevoApi(ApiClient):
     def delete_contact(self, email: str) -> bool:
         """LGPD erasure on Brevo's side. True when deleted, False when Brevo did not have the contact."""
         try:
-            self.request("DELETE", f"contacts/{quote(email, safe='')}")
+            self.request("DELETE", f"contacts/{quote(email_key(email), safe='')}")
         except ApiBadRequest as error:
             if error.status == 404:
                 return False

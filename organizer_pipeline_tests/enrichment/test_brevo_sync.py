@@ -241,3 +241,24 @@ def test_budget_exhaustion_is_said_in_the_run(db_url, engine, openrouter_server,
     [materialization] = result.asset_materializations_for_node("contact_profiles")
     assert materialization.metadata["budget_exhausted"].value is True
     assert materialization.metadata["skipped_budget"].value == 2
+
+
+def test_erase_removes_profile_sync_state_and_the_brevo_contact(
+    db_url, engine, openrouter_server, brevo_server
+):
+    from organizer_pipeline.enrichment.erase import forget_contact
+
+    email = "ana@example.com"
+    add_contact(engine, email)
+    assert materialize(db_url, [contact_profiles, brevo_contacts], openrouter_server, brevo_server).success
+    assert brevo_client(brevo_server).delete_contact("Ana@Example.com") is True
+    assert brevo_client(brevo_server).delete_contact(email) is False  # already gone
+    with engine.begin() as conn:
+        assert forget_contact(conn, " Ana@Example.com ") == 2
+        conn.exec_driver_sql(
+            "INSERT INTO ops.erasures (email_sha256, requested_by) VALUES (%s, 'dpo')", (email_sha256(email),)
+        )
+    calls = len(brevo_server.sim.calls), len(openrouter_server.sim.calls)
+    assert materialize(db_url, [contact_profiles, brevo_contacts], openrouter_server, brevo_server).success
+    assert (len(brevo_server.sim.calls), len(openrouter_server.sim.calls)) == calls
+    assert email not in brevo_server.sim.contacts
