@@ -13,8 +13,8 @@ from sqlalchemy.engine import Engine
 from organizer_pipeline.enrichment import embeddings, profiles, store
 from organizer_pipeline.enrichment.workers import exclusive, run_all
 from organizer_pipeline.privacy import email_sha256, mask_email
-from organizer_pipeline.resources.http import ApiUnavailable
-from organizer_pipeline.resources.openrouter import ChatOutcome, ChatResult, OpenRouterApi, OpenRouterError
+from organizer_pipeline.resources.http import ApiError
+from organizer_pipeline.resources.openrouter import ChatOutcome, ChatResult, OpenRouterApi
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,7 @@ class ContactOutcome:
     row: dict[str, Any] | None = None
     problem: str | None = None
     model: str | None = None
+    fatal: Exception | None = None  # stops the whole run once its calls are recorded
 
 
 def ask_profile(
@@ -136,24 +137,21 @@ def profile_contact(
     subject = {"email_sha256": email_sha256(contact["email"]), "facts_hash": contact["facts_hash"]}
     facts = profiles.contact_facts(contact, events)
     calls: list[store.LlmCall] = []
+    stage, model = "profile", api.models[0]
     try:
         profile, answer, problem = ask_profile(api, facts, subject, calls)
         if profile is None or answer is None:
             return ContactOutcome("failed", calls, problem=problem)
+        stage, model = "embedding", api.embedding_model
         embedded = embeddings.embed(api, [profiles.embedding_text(profile, facts)])
-    except (ApiUnavailable, OpenRouterError) as error:
-        if isinstance(error, OpenRouterError) and error.status in FINAL_STATUSES:
-            raise
+    except ApiError as error:
         calls.append(
             store.LlmCall(
-                purpose="embedding",
-                requested_model=api.embedding_model,
-                status="error",
-                error=str(error)[:500],
-                **subject,
+                purpose=stage, requested_model=model, status="error", error=str(error)[:500], **subject
             )
         )
-        return ContactOutcome("failed", calls, problem=str(error))
+        fatal = error if error.status in FINAL_STATUSES else None
+        return ContactOutcome("failed", calls, problem=str(error), fatal=fatal)
     calls.append(embeddings.embedding_call(embedded, "embedding", **subject))
     row = {
         "email": contact["email"],
@@ -205,6 +203,8 @@ def _build_profiles(
             store.record_calls(conn, outcome.calls)
             if outcome.row:
                 store.save_profile(conn, outcome.row)
+        if outcome.fatal:
+            raise outcome.fatal
         with lock:
             run.cost_usd += cost
             if outcome.status == "profiled":

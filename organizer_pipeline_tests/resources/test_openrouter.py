@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from organizer_pipeline.enrichment.enrich import build_profiles
-from organizer_pipeline.resources.http import ApiAuthError
+from organizer_pipeline.resources.http import ApiAuthError, ApiError
 from organizer_pipeline.resources.openrouter import OpenRouterError, Usage, body_error
 from organizer_pipeline.sandbox.openrouter import create_app
 from organizer_pipeline.sandbox.server import serve_in_thread
@@ -31,9 +31,19 @@ def test_wrong_key_names_the_variable(server):
 def test_out_of_credits_stops_the_profile_run_and_keeps_the_contact(engine, server):
     add_contact(engine, "a@example.com")
     server.sim.chat_faults = ["402"]
-    with pytest.raises(Exception, match="402"):
+    with pytest.raises(ApiError, match="402"):
         build_profiles(engine, openrouter_client(server).get_api(), 5.0)
     assert scalar(engine, "SELECT count(*) FROM ai.contact_profiles") == 0
+    assert "402" in scalar(engine, "SELECT error FROM ai.llm_calls WHERE status = 'error'")
+    assert build_profiles(engine, openrouter_client(server).get_api(), 5.0).profiled == 1  # credits back
+
+
+def test_a_bad_request_fails_that_contact_only(engine, server):
+    add_contact(engine, "a@example.com")
+    add_contact(engine, "b@example.com", status="COMPLETED")
+    server.sim.chat_faults = ["400"]
+    run = build_profiles(engine, openrouter_client(server).get_api(), 5.0, concurrency=1)
+    assert (run.profiled, run.failed) == (1, 1) and "HTTP 400" in run.failures[0]
 
 
 def test_embedding_of_the_wrong_width_is_refused(server):
