@@ -157,6 +157,9 @@ PENDING_EVENTS = sa.text(
     """
 )
 
+SYNC_SEEN = sa.text(
+    "UPDATE ai.brevo_sync SET facts_hash = :facts_hash, synced_at = now() WHERE email = :email"
+)
 LEDGER_HAS = sa.text("SELECT 1 FROM ai.side_effects WHERE subject = :subject AND action = :action")
 LEDGER_ADD = sa.text(
     """
@@ -190,16 +193,18 @@ def ledger_add(conn: Connection, subject: str, action: str, email: str, detail: 
 
 
 def pending_changes(engine: Engine, rules: Rules) -> list[Change]:
-    """Contacts whose facts or profile moved since the last sync, and whose Brevo state would change."""
+    """Contacts whose facts or profile moved since the last sync, and whose Brevo state would change.
+    Those whose Brevo state would stay the same are marked as seen, so they are not looked at again."""
     with engine.connect() as conn:
         rows = [dict(row) for row in conn.execute(PENDING_CONTACTS).mappings()]
         history = events_by_email(conn, [row["email"] for row in rows])
-    changes = []
+    changes, unchanged = [], []
     for row in rows:
         attributes = contact_attributes(row, row.get("segment"))
         lists = lists_for([e["event"] for e in history.get(row["email"], [])], rules)
         digest = change_hash(attributes, lists)
         if digest == row["synced_hash"]:
+            unchanged.append({"email": row["email"], "facts_hash": row["facts_hash"]})
             continue
         changes.append(
             Change(
@@ -212,6 +217,9 @@ def pending_changes(engine: Engine, rules: Rules) -> list[Change]:
                 synced_list_ids=list(row["synced_list_ids"]),
             )
         )
+    if unchanged:
+        with engine.begin() as conn:
+            conn.execute(SYNC_SEEN, unchanged)
     return changes
 
 

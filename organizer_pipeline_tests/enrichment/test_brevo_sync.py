@@ -262,3 +262,15 @@ def test_erase_removes_profile_sync_state_and_the_brevo_contact(
     assert materialize(db_url, [contact_profiles, brevo_contacts], openrouter_server, brevo_server).success
     assert (len(brevo_server.sim.calls), len(openrouter_server.sim.calls)) == calls
     assert email not in brevo_server.sim.contacts
+
+
+def test_a_fact_brevo_does_not_hold_is_noted_without_a_call(engine, brevo_server):
+    add_contact(engine, "a@example.com")
+    api = brevo_client(brevo_server).get_api()
+    assert BrevoSync(engine, api, RULES).sync().created == 1
+    add_contact(engine, "a@example.com", products=["Curso de Investimentos", "Bônus"])  # not sent to Brevo
+    calls = len(brevo_server.sim.calls)
+    assert BrevoSync(engine, api, RULES).sync().pending == 0
+    assert len(brevo_server.sim.calls) == calls
+    facts = scalar(engine, "SELECT facts_hash FROM hotmart.contacts")
+    assert scalar(engine, "SELECT facts_hash FROM ai.brevo_sync") == facts

@@ -112,7 +112,7 @@ def test_model_down_falls_back_and_the_served_model_is_recorded(engine, openrout
     assert scalar(engine, "SELECT model FROM ai.llm_calls WHERE purpose = 'profile'") == "sandbox/fallback"
 
 
-@pytest.mark.parametrize("openrouter_server", [{"slow_models": {"sandbox/primary": 2.0}}], indirect=True)
+@pytest.mark.parametrize("openrouter_server", [{"slow_models": {"sandbox/primary": 1.0}}], indirect=True)
 def test_slow_model_times_out_and_the_next_one_answers(engine, openrouter_server):
     add_contact(engine, "a@example.com")
     result = run(engine, openrouter_server, timeout_seconds=0.3, retry_attempts=1)
