@@ -18,6 +18,7 @@ from organizer_pipeline.db import migrate, urls
 from organizer_pipeline.db.engine import ensure_database, get_engine, warehouse_url
 from organizer_pipeline.enrichment.brevo_sync import DEFAULT_EVENT_LISTS, BrevoSync, parse_rules
 from organizer_pipeline.enrichment.enrich import build_profiles
+from organizer_pipeline.errors import OrganizerError
 from organizer_pipeline.resources.brevo import BREVO_REQUESTS_PER_SECOND, BrevoClient
 from organizer_pipeline.resources.openrouter import OpenRouterClient
 from organizer_pipeline.sandbox import brevo as brevo_sandbox
@@ -96,7 +97,8 @@ def one_mode(engine: Engine, args: argparse.Namespace, concurrency: int) -> dict
         )
         synced = sync.sync()
         finished = time.monotonic()
-    assert profiles.profiled == args.contacts and synced.created == args.contacts, (profiles, synced)
+    if profiles.profiled != args.contacts or synced.created != args.contacts:
+        raise OrganizerError(f"the benchmark lost work: {profiles.metadata()} / {synced.metadata()}")
     brevo_seconds = finished - profiled_at
     brevo_calls = brevo.stats.calls
     return {
@@ -130,10 +132,15 @@ def run(args: argparse.Namespace) -> int:
         f"({calls_per_contact:.2f} Brevo calls per contact -> at most {ceiling:.0f} contacts/min)"
     )
     for mode, f in figures.items():
+        threads = 1 if mode == "sequential" else args.concurrency
+        llm_bound = threads * 60 / (args.llm_latency * 1.25)  # chat + embedding (a quarter of it) per contact
+        llm_rate = args.contacts / f["profile_phase_s"] * 60
         print(
-            f"  {mode:<15} {f['contacts_per_minute']:7.1f} contacts/min (ratio to Brevo bound "
-            f"{f['contacts_per_minute'] / ceiling:.2f}); profiles {f['profile_phase_s']:.1f} s, Brevo "
-            f"{f['brevo_phase_s']:.1f} s at {f['brevo_rps']:.1f} req/s = {f['brevo_rps'] / BREVO_REQUESTS_PER_SECOND:.2f}"
-            f" of the limit, {f['brevo_429']:.0f} x 429"
+            f"  {mode}: {f['contacts_per_minute']:.1f} contacts/min end to end = "
+            f"{f['contacts_per_minute'] / ceiling:.2f} of the Brevo bound\n"
+            f"    profiles {f['profile_phase_s']:.1f} s: {llm_rate:.0f} contacts/min = {llm_rate / llm_bound:.2f} of "
+            f"the latency bound ({threads} x {args.llm_latency * 1250:.0f} ms; OpenRouter has no request cap)\n"
+            f"    Brevo {f['brevo_phase_s']:.1f} s: {f['brevo_rps']:.1f} req/s = "
+            f"{f['brevo_rps'] / BREVO_REQUESTS_PER_SECOND:.2f} of the 10 req/s limit, {f['brevo_429']:.0f} x 429"
         )
     return 0
