@@ -29,10 +29,10 @@ def run_all(work: Callable[[Any], None], items: list[Any], concurrency: int) -> 
 def exclusive(engine: Engine, name: str) -> Iterator[None]:
     """Hold a PostgreSQL advisory lock named `name` meanwhile: two runs of the same step (a sensor's run and
     an automation's, or a re-execution) take turns, so the second finds the work done instead of redoing it."""
-    with engine.connect() as conn:
+    # Session-level lock on an autocommit connection: no transaction stays open for the whole run.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(sa.text("SELECT pg_advisory_lock(hashtext(:name))"), {"name": name})
         try:
             yield
         finally:
             conn.execute(sa.text("SELECT pg_advisory_unlock(hashtext(:name))"), {"name": name})
-            conn.commit()

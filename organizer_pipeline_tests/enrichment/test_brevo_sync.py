@@ -274,3 +274,19 @@ def test_a_fact_brevo_does_not_hold_is_noted_without_a_call(engine, brevo_server
     assert len(brevo_server.sim.calls) == calls
     facts = scalar(engine, "SELECT facts_hash FROM hotmart.contacts")
     assert scalar(engine, "SELECT facts_hash FROM ai.brevo_sync") == facts
+
+
+def test_two_runs_at_once_take_turns_and_send_once(engine, brevo_server):
+    import threading
+
+    for n in range(6):
+        add_contact(engine, f"c{n}@example.com")
+    brevo_server.sim.latency = 0.02
+    runs = [BrevoSync(engine, brevo_client(brevo_server).get_api(), RULES, concurrency=2) for _ in range(2)]
+    threads = [threading.Thread(target=run.sync) for run in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(run.run.created for run in runs) == [0, 6]
+    assert len(brevo_server.sim.calls_to("POST", "contacts", ok_only=True)) == 6
