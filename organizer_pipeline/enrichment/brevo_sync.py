@@ -132,7 +132,7 @@ class Change:
 
 PENDING_CONTACTS = sa.text(
     """
-    SELECT c.*, p.segment, s.change_hash AS synced_hash, s.status AS sync_status,
+    SELECT c.*, p.segment, s.change_hash AS synced_hash, coalesce(s.in_brevo, false) AS in_brevo,
            coalesce(s.list_ids, '{}') AS synced_list_ids
     FROM hotmart.contacts c
     LEFT JOIN ai.contact_profiles p ON p.email = c.email
@@ -170,11 +170,13 @@ LEDGER_ADD = sa.text(
 )
 SYNC_UPSERT = sa.text(
     """
-    INSERT INTO ai.brevo_sync (email, change_hash, facts_hash, list_ids, status, last_error, synced_at)
-    VALUES (:email, :change_hash, :facts_hash, :list_ids, :status, :last_error, now())
+    INSERT INTO ai.brevo_sync (email, change_hash, facts_hash, list_ids, status, in_brevo, last_error, synced_at)
+    VALUES (:email, :change_hash, :facts_hash, CAST(:list_ids AS integer[]), :status, :in_brevo, :last_error,
+            now())
     ON CONFLICT (email) DO UPDATE SET
         change_hash = EXCLUDED.change_hash, facts_hash = EXCLUDED.facts_hash,
         list_ids = CASE WHEN EXCLUDED.status = 'synced' THEN EXCLUDED.list_ids ELSE ai.brevo_sync.list_ids END,
+        in_brevo = ai.brevo_sync.in_brevo OR EXCLUDED.in_brevo,
         status = EXCLUDED.status, last_error = EXCLUDED.last_error, synced_at = now()
     """
 )
@@ -213,7 +215,7 @@ def pending_changes(engine: Engine, rules: Rules) -> list[Change]:
                 attributes,
                 lists,
                 digest,
-                known=row["sync_status"] == "synced",
+                known=row["in_brevo"],
                 synced_list_ids=list(row["synced_list_ids"]),
             )
         )
@@ -296,7 +298,8 @@ class BrevoSync:
                 "email": change.email,
                 "change_hash": change.hash,
                 "facts_hash": change.facts_hash,
-                "list_ids": self._ids(change.lists),
+                "list_ids": self._ids(change.lists) if status == "synced" else [],
+                "in_brevo": status == "synced",
                 "status": status,
                 "last_error": error,
             },

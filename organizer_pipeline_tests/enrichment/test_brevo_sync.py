@@ -290,3 +290,18 @@ def test_two_runs_at_once_take_turns_and_send_once(engine, brevo_server):
         thread.join(timeout=30)
     assert sorted(run.run.created for run in runs) == [0, 6]
     assert len(brevo_server.sim.calls_to("POST", "contacts", ok_only=True)) == 6
+
+
+def test_after_a_rejected_change_the_next_one_still_leaves_the_old_lists(engine, brevo_server):
+    email = "ana@example.com"
+    add_contact(engine, email)
+    add_event(engine, "evt-1", "PURCHASE_APPROVED", email)
+    api = brevo_client(brevo_server).get_api()
+    BrevoSync(engine, api, RULES).sync()
+    add_contact(engine, email, status="REFUNDED")
+    add_event(engine, "evt-2", "PURCHASE_REFUNDED", email, minutes=5)
+    brevo_server.sim.faults = [400]
+    assert BrevoSync(engine, api, RULES).sync().rejected == 1
+    add_contact(engine, email, status="REFUNDED", lifetime_value=0)
+    assert BrevoSync(engine, api, RULES).sync().updated == 1
+    assert brevo_server.sim.list_members(REFUNDED) == {email} and not brevo_server.sim.list_members(BUYERS)

@@ -99,7 +99,8 @@ def upgrade() -> None:
         )
         """
     )
-    # What Brevo holds for each contact, as far as we know: the change we last pushed and its lists.
+    # What Brevo holds for each contact, as far as we know: the change we last pushed, its lists (kept from
+    # the last accepted change when a later one is rejected) and whether Brevo has the contact at all.
     op.execute(
         """
         CREATE TABLE ai.brevo_sync (
@@ -108,6 +109,7 @@ def upgrade() -> None:
             facts_hash   text,
             list_ids     integer[] NOT NULL DEFAULT '{}',
             status       text NOT NULL CHECK (status IN ('synced', 'rejected')),
+            in_brevo     boolean NOT NULL DEFAULT false,
             last_error   text,
             synced_at    timestamptz NOT NULL DEFAULT now()
         )
