@@ -316,22 +316,36 @@ class BrevoSync:
             self._record(change, "synced", {"call": "ledger"})
             self.run.count("already_done")
             return
-        wanted = self._ids(change.lists)
         try:
-            if change.known and self.api.update_contact(
-                change.email, change.attributes, wanted, sorted(set(change.synced_list_ids) - set(wanted))
-            ):
-                self._record(change, "synced", {"call": "PUT"})
-                self.run.count("updated")
-                return
-            status = self.api.upsert_contact(change.email, change.attributes, wanted)
+            detail = self._send(change, change.attributes)
         except ApiBadRequest as error:
-            self._record(change, "rejected", {}, str(error)[:500])
-            self.run.count("rejected", f"{mask_email(change.email)}: {error}")
-            log.warning("Brevo rejected %s: %s", mask_email(change.email), error)
-            return
-        self._record(change, "synced", {"call": "POST", "status": status})
-        self.run.count("created" if status == 201 else "updated")
+            if "SMS" not in change.attributes or "SMS" not in str(error):
+                self._reject(change, error)
+                return
+            # Brevo keeps SMS unique: a phone shared with another contact (family, typo) must not cost the
+            # whole contact — send it without SMS.
+            try:
+                detail = self._send(change, {k: v for k, v in change.attributes.items() if k != "SMS"})
+            except ApiBadRequest as second:
+                self._reject(change, second)
+                return
+            detail["sms_dropped"] = str(error)[:200]
+        self._record(change, "synced", detail)
+        self.run.count("created" if detail.get("status") == 201 else "updated")
+
+    def _send(self, change: Change, attributes: dict[str, Any]) -> dict[str, Any]:
+        """One create/update call: PUT for a contact Brevo has (the only call that can leave lists), else
+        POST with updateEnabled. Returns what the ledger keeps about it."""
+        wanted = self._ids(change.lists)
+        leave = sorted(set(change.synced_list_ids) - set(wanted))
+        if change.known and self.api.update_contact(change.email, attributes, wanted, leave):
+            return {"call": "PUT"}
+        return {"call": "POST", "status": self.api.upsert_contact(change.email, attributes, wanted)}
+
+    def _reject(self, change: Change, error: ApiBadRequest) -> None:
+        self._record(change, "rejected", {}, str(error)[:500])
+        self.run.count("rejected", f"{mask_email(change.email)}: {error}")
+        log.warning("Brevo rejected %s: %s", mask_email(change.email), error)
 
     def import_new(self, changes: list[Change]) -> None:
         """New contacts in bulk: one import per set of lists (Brevo applies one listIds to a whole file)."""

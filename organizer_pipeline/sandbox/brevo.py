@@ -118,6 +118,18 @@ def create_app(**knobs: Any) -> Starlette:
         missing = [i for i in ids if i not in sim.lists]
         return f"List(s) {missing} do not exist" if missing else None
 
+    def sms_taken(email: str, attributes: dict[str, Any]) -> Response | None:
+        """Brevo keeps SMS unique across contacts."""
+        sms = attributes.get("SMS")
+        if sms and any(c["attributes"].get("SMS") == sms for e, c in sim.contacts.items() if e != email):
+            return _error(
+                400,
+                "duplicate_parameter",
+                "SMS phone number is already associated with another contact. Please enter unique SMS phone "
+                "number to create a new contact.",
+            )
+        return None
+
     def apply(contact: dict[str, Any], attributes: dict[str, Any], add: list[int], remove: list[int]) -> None:
         contact["attributes"].update(attributes)
         contact["listIds"] = (contact["listIds"] | set(add)) - set(remove)
@@ -131,6 +143,8 @@ def create_app(**knobs: Any) -> Starlette:
         for problem in (check_attributes(body.get("attributes", {})), check_lists(body.get("listIds", []))):
             if problem:
                 return _error(400, "invalid_parameter", problem)
+        if taken := sms_taken(email, body.get("attributes", {})):
+            return taken
         existing = sim.contacts.get(email)
         if existing and not body.get("updateEnabled"):
             return _error(400, "duplicate_parameter", "Contact already exist")
@@ -153,6 +167,8 @@ def create_app(**knobs: Any) -> Starlette:
         ):
             if problem:
                 return _error(400, "invalid_parameter", problem)
+        if taken := sms_taken(contact["email"], body.get("attributes", {})):
+            return taken
         apply(contact, body.get("attributes", {}), body.get("listIds", []), body.get("unlinkListIds", []))
         return Response(status_code=204)
 
