@@ -23,6 +23,8 @@ from organizer_pipeline.resources.http import (
 
 # OpenRouter error codes worth another attempt (timeout, rate limit, upstream down, overloaded).
 RETRYABLE_CODES = RETRYABLE_STATUS | {529}
+# A profile answer is a few hundred tokens; the cap bounds the cost of a model that rambles.
+MAX_ANSWER_TOKENS = 1000
 
 
 class OpenRouterError(ApiError):
@@ -123,6 +125,7 @@ class OpenRouterApi(ApiClient):
             raise OpenRouterError(self.api_name, "no chat model configured: set OPENROUTER_MODELS")
         self.models = models
         self.embedding_model = embedding_model
+        self.max_tokens = MAX_ANSWER_TOKENS
 
     def classify(self, response: requests.Response) -> str | None:
         if response.status_code in RETRYABLE_CODES:
@@ -169,6 +172,7 @@ class OpenRouterApi(ApiClient):
             "messages": messages,
             "response_format": response_format,
             "temperature": 0,
+            "max_tokens": self.max_tokens,
             "provider": {"require_parameters": True},
         }
         if fallbacks:
