@@ -90,8 +90,16 @@ def test_purchase_then_refund_moves_the_contact_from_buyers_to_refunded(
     )  # nothing changed: no call
 
 
-@pytest.mark.parametrize("brevo_server", [{"fail_writes_after": 12}], indirect=True)
-def test_re_execution_after_a_halfway_failure_sends_nothing_twice(db_url, engine, brevo_server):
+# 9 set-up writes (4 attributes, 1 folder, 4 lists), then 6 contacts, then 6 events: Brevo goes down after
+# 3 contacts, or after every contact and 2 events.
+@pytest.mark.parametrize(
+    ("brevo_server", "synced_before", "events_before"),
+    [({"fail_writes_after": 12}, 3, 0), ({"fail_writes_after": 17}, 6, 2)],
+    indirect=["brevo_server"],
+)
+def test_re_execution_after_a_halfway_failure_sends_nothing_twice(
+    db_url, engine, brevo_server, synced_before, events_before
+):
     emails = [f"buyer{n}@example.com" for n in range(6)]
     for n, email in enumerate(emails):
         add_contact(engine, email)
@@ -102,8 +110,8 @@ def test_re_execution_after_a_halfway_failure_sends_nothing_twice(db_url, engine
     failure = next(e for e in first.all_events if e.is_step_failure).step_failure_data.error.message
     assert "re-execute to continue" in failure and "HTTP 500" in failure
     sim = brevo_server.sim
-    synced_first = scalar(engine, "SELECT count(*) FROM ai.brevo_sync WHERE status = 'synced'")
-    assert 0 < synced_first < len(emails)
+    assert scalar(engine, "SELECT count(*) FROM ai.brevo_sync WHERE status = 'synced'") == synced_before
+    assert len(sim.events) == events_before
 
     sim.fail_writes_after = None  # Brevo is back; the operator re-executes the run
     assert materialize(db_url, [brevo_contacts], brevo_server=brevo_server, run_config=config).success
