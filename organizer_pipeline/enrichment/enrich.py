@@ -18,8 +18,9 @@ from organizer_pipeline.resources.openrouter import ChatOutcome, ChatResult, Ope
 
 log = logging.getLogger(__name__)
 
-# Errors that no later contact can escape (key, credits, account): stop the run instead of failing each one.
-FINAL_STATUSES = (401, 402, 403)
+# Errors that no later contact can escape (key, credits): stop the run instead of failing each one. A 403 is
+# OpenRouter's moderation of one prompt, so it fails only that contact.
+FINAL_STATUSES = (401, 402)
 
 
 class Budget:
