@@ -4,7 +4,8 @@ contracts/brevo.md."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from collections.abc import Callable
+from typing import Any, Optional, TypeVar
 from urllib.parse import quote
 
 import dagster as dg
@@ -12,11 +13,12 @@ import requests
 
 from organizer_pipeline import settings
 from organizer_pipeline.privacy import email_key
-from organizer_pipeline.resources.http import ApiBadRequest, ApiClient, RateLimiter, RetryPolicy
+from organizer_pipeline.resources.http import ApiBadRequest, ApiClient, ApiError, RateLimiter, RetryPolicy
 
 # Brevo's general-plan limit on /v3/contacts/* and /v3/events (requests per second).
 BREVO_REQUESTS_PER_SECOND = 10.0
 LIST_PAGE_SIZE = 50
+T = TypeVar("T")
 
 
 def _header_seconds(response: requests.Response, name: str) -> float | None:
@@ -61,10 +63,23 @@ class BrevoApi(ApiClient):
     def auth_hint(self) -> str:
         return "check BREVO_API_KEY"
 
+    def _read(self, method: str, path: str, parse: Callable[[Any], T], **kwargs: Any) -> T:
+        """Call and parse the JSON answer; an answer of the wrong shape is one clear error, not a KeyError."""
+        response = self.request(method, path, **kwargs)
+        try:
+            return parse(response.json())
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise ApiError(
+                self.api_name, f"unexpected answer to {method} {path}: {response.text[:200]!r}"
+            ) from None
+
     # -- attributes and lists (set up once) -------------------------------------------------------------
     def attribute_names(self) -> set[str]:
-        body = self.request("GET", "contacts/attributes").json()
-        return {str(item.get("name", "")).upper() for item in body.get("attributes") or []}
+        return self._read(
+            "GET",
+            "contacts/attributes",
+            lambda body: {str(item["name"]).upper() for item in body.get("attributes") or []},
+        )
 
     def create_attribute(self, name: str, kind: str) -> None:
         self.request("POST", f"contacts/attributes/normal/{quote(name)}", json={"type": kind})
@@ -74,27 +89,35 @@ class BrevoApi(ApiClient):
         found: dict[str, int] = {}
         offset = 0
         while True:
-            body = self.request(
-                "GET", "contacts/lists", params={"limit": LIST_PAGE_SIZE, "offset": offset}
-            ).json()
-            page = body.get("lists") or []
-            found.update({str(item["name"]): int(item["id"]) for item in page})
+            page, count = self._read(
+                "GET",
+                "contacts/lists",
+                lambda body: (
+                    [(str(item["name"]), int(item["id"])) for item in body.get("lists") or []],
+                    int(body.get("count") or 0),
+                ),
+                params={"limit": LIST_PAGE_SIZE, "offset": offset},
+            )
+            found.update(page)
             offset += len(page)
-            if not page or offset >= int(body.get("count") or 0):
+            if not page or offset >= count:
                 return found
 
     def folder_id(self, name: str) -> int:
         """The id of the folder called `name`, created if missing (Brevo needs one to create a list)."""
-        body = self.request("GET", "contacts/folders", params={"limit": LIST_PAGE_SIZE, "offset": 0}).json()
-        for folder in body.get("folders") or []:
-            if folder.get("name") == name:
-                return int(folder["id"])
-        return int(self.request("POST", "contacts/folders", json={"name": name}).json()["id"])
+        folders = self._read(
+            "GET",
+            "contacts/folders",
+            lambda body: {str(f["name"]): int(f["id"]) for f in body.get("folders") or []},
+            params={"limit": LIST_PAGE_SIZE, "offset": 0},
+        )
+        if name in folders:
+            return folders[name]
+        return self._read("POST", "contacts/folders", lambda body: int(body["id"]), json={"name": name})
 
     def create_list(self, name: str, folder_id: int) -> int:
-        return int(
-            self.request("POST", "contacts/lists", json={"name": name, "folderId": folder_id}).json()["id"]
-        )
+        payload = {"name": name, "folderId": folder_id}
+        return self._read("POST", "contacts/lists", lambda body: int(body["id"]), json=payload)
 
     # -- contacts ------------------------------------------------------------------------------------------
     def upsert_contact(self, email: str, attributes: dict[str, Any], list_ids: list[int]) -> int:
@@ -125,7 +148,9 @@ class BrevoApi(ApiClient):
             "updateExistingContacts": True,
             "disableNotification": True,
         }
-        return int(self.request("POST", "contacts/import", json=payload).json().get("processId") or 0)
+        return self._read(
+            "POST", "contacts/import", lambda body: int(body.get("processId") or 0), json=payload
+        )
 
     def delete_contact(self, email: str) -> bool:
         """LGPD erasure on Brevo's side. True when deleted, False when Brevo did not have the contact."""
