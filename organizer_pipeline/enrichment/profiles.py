@@ -70,12 +70,28 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# Whitelisted keys of the contact's jsonb summaries (hotmart.contacts.products/subscription/club/cart): only
+# behaviour reaches the model, never an identifier such as a subscriber code.
+PRODUCT_KEYS = ("name", "paid", "statuses")
+SUBSCRIPTION_KEYS = ("status", "plan", "product", "next_charge_at", "last_event", "cancelled")
+CLUB_KEYS = ("first_access_at", "products", "modules_completed")
+CART_KEYS = ("abandoned_at", "product", "abandonments", "recovered")
+
+
+def _pick(value: Any, keys: tuple[str, ...]) -> dict[str, Any] | None:
+    return {key: _plain(value.get(key)) for key in keys if key in value} if isinstance(value, dict) else None
+
+
 def contact_facts(contact: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
     """What the model may see about a contact: behaviour and place, never identifiers (name, e-mail,
-    phone, CPF/CNPJ). Keys are fixed so the prompt and its hash are stable."""
+    phone, CPF/CNPJ, subscriber code). Keys are fixed so the prompt is stable."""
     products = contact.get("products") or []
     names = [p.get("name") if isinstance(p, dict) else p for p in products]
     return {
+        "purchases": [_pick(p, PRODUCT_KEYS) for p in products if isinstance(p, dict)],
+        "subscription": _pick(contact.get("subscription"), SUBSCRIPTION_KEYS),
+        "club": _pick(contact.get("club"), CLUB_KEYS),
+        "cart": _pick(contact.get("cart"), CART_KEYS),
         "status": contact.get("status"),
         "last_event": contact.get("last_event"),
         "state": contact.get("state"),

@@ -165,3 +165,34 @@ def test_schema_sent_is_the_validated_one():
     assert set(schema["required"]) == set(profiles.ContactProfile.model_fields)
     with pytest.raises(profiles.ProfileInvalid, match="not JSON"):
         profiles.parse_profile("{oops")
+
+
+def test_facts_keep_behaviour_and_drop_identifiers_from_the_summaries():
+    contact = {
+        "email": "ana@example.com",
+        "name": "Ana Souza",
+        "phone": "+5511999990000",
+        "document": "12345678909",
+        "status": "CUSTOMER",
+        "products": [{"id": 1, "name": "Clube VIP", "paid": 1, "statuses": ["APPROVED"]}],
+        "subscription": {
+            "subscriber_code": "SUB-123",
+            "status": "ACTIVE",
+            "plan": "Anual",
+            "cancelled": False,
+        },
+        "club": {
+            "first_access_at": "2026-03-01",
+            "products": ["Clube VIP"],
+            "modules_completed": ["Módulo 1"],
+        },
+        "cart": {"abandoned_at": None, "product": "Ebook", "abandonments": 2, "recovered": True},
+    }
+    facts = profiles.contact_facts(contact, [])
+    text = json.dumps(facts, ensure_ascii=False)
+    for identifier in ("SUB-123", "ana@", "Souza", "99999", "12345678909"):
+        assert identifier not in text
+    assert facts["subscription"] == {"status": "ACTIVE", "plan": "Anual", "cancelled": False}
+    assert facts["club"]["modules_completed"] == ["Módulo 1"] and facts["cart"]["abandonments"] == 2
+    assert facts["purchases"] == [{"name": "Clube VIP", "paid": 1, "statuses": ["APPROVED"]}]
+    assert facts["products"] == ["Clube VIP"]
