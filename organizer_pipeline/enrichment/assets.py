@@ -1,8 +1,10 @@
 """The enrichment assets: thin Dagster wrappers around `enrich.build_profiles` and `brevo_sync.BrevoSync`."""
 
+from typing import Optional
+
 import dagster as dg
 
-from organizer_pipeline.enrichment.brevo_sync import DEFAULT_EVENT_LISTS, BrevoSync, parse_rules
+from organizer_pipeline.enrichment.brevo_sync import DEFAULT_EVENT_LISTS, BrevoSync, parse_rules, parse_since
 from organizer_pipeline.enrichment.enrich import build_profiles
 from organizer_pipeline.resources.brevo import BrevoClient
 from organizer_pipeline.resources.http import ApiUnavailable
@@ -22,6 +24,9 @@ class BrevoSyncConfig(dg.Config):
     event_lists: dict[str, list[str]] = DEFAULT_EVENT_LISTS
     concurrency: int = 4
     bulk_threshold: int = 200
+    # Hotmart events older than this are not sent as Brevo custom events (e.g. the history loaded on the
+    # first deployment, which would otherwise fire Brevo automations for old purchases). Unset: all.
+    send_events_since: Optional[str] = None  # noqa: UP045 - Dagster config fields need Optional on 3.11
 
 
 @dg.asset(
@@ -83,6 +88,7 @@ def brevo_contacts(
         parse_rules(config.event_lists),
         concurrency=config.concurrency,
         bulk_threshold=config.bulk_threshold,
+        events_since=parse_since(config.send_events_since),
     )
     try:
         run = sync.sync()

@@ -12,6 +12,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -56,6 +57,17 @@ def parse_rules(mapping: Mapping[str, list[str]]) -> Rules:
         leaves = tuple(op[1:].strip() for op in operations if op.startswith("-"))
         rules[event.strip().upper()] = (joins, leaves)
     return rules
+
+
+def parse_since(value: str | None) -> datetime | None:
+    """`send_events_since`: an ISO date or date-time (UTC when no offset is given), or nothing."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ConfigError(f"send_events_since: {value!r} is not an ISO date such as 2026-01-31") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def list_names(rules: Rules) -> set[str]:
@@ -153,6 +165,7 @@ PENDING_EVENTS = sa.text(
     WHERE NOT EXISTS (SELECT 1 FROM ai.side_effects x
                       WHERE x.subject = 'event:' || e.event_id AND x.action = 'brevo_event')
       AND NOT ai.is_erased(e.email)
+      AND (CAST(:since AS timestamptz) IS NULL OR e.occurred_at >= CAST(:since AS timestamptz))
     ORDER BY e.occurred_at NULLS FIRST, e.event_id
     """
 )
@@ -277,10 +290,18 @@ class BrevoSync:
     """One sync run against one Brevo account."""
 
     def __init__(
-        self, engine: Engine, api: BrevoApi, rules: Rules, *, concurrency: int = 4, bulk_threshold: int = 200
+        self,
+        engine: Engine,
+        api: BrevoApi,
+        rules: Rules,
+        *,
+        concurrency: int = 4,
+        bulk_threshold: int = 200,
+        events_since: datetime | None = None,
     ):
         self.engine, self.api, self.rules = engine, api, rules
         self.concurrency, self.bulk_threshold = concurrency, bulk_threshold
+        self.events_since = events_since
         self.run = SyncRun()
         self.list_ids: dict[str, int] = {}
 
@@ -411,5 +432,6 @@ class BrevoSync:
                 changes = [c for c in changes if c.known]
             run_all(self.push_contact, changes, self.concurrency)
         with self.engine.connect() as conn:
-            events = [dict(row) for row in conn.execute(PENDING_EVENTS).mappings()]
+            found = conn.execute(PENDING_EVENTS, {"since": self.events_since})
+            events = [dict(row) for row in found.mappings()]
         run_all(self.push_event, events, self.concurrency)

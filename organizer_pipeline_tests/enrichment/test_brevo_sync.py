@@ -334,3 +334,18 @@ def test_a_phone_shared_with_another_contact_does_not_cost_the_contact(engine, b
     assert "already associated" in scalar(
         engine, "SELECT detail->>'sms_dropped' FROM ai.side_effects WHERE detail ? 'sms_dropped'"
     )
+
+
+def test_history_before_send_events_since_is_not_sent_as_events(db_url, engine, brevo_server):
+    add_contact(engine, "a@example.com")
+    add_event(engine, "old", "PURCHASE_APPROVED", "a@example.com", minutes=-60 * 24 * 400)
+    add_event(engine, "new", "PURCHASE_COMPLETE", "a@example.com")
+    config = {"ops": {"brevo_contacts": {"config": {"send_events_since": "2026-01-01"}}}}
+    assert materialize(db_url, [brevo_contacts], brevo_server=brevo_server, run_config=config).success
+    assert [e["event_name"] for e in brevo_server.sim.events] == ["hotmart_purchase_complete"]
+    assert brevo_server.sim.list_members(BUYERS) == {"a@example.com"}  # lists still follow the whole history
+    bad = {"ops": {"brevo_contacts": {"config": {"send_events_since": "last year"}}}}
+    failed = materialize(db_url, [brevo_contacts], brevo_server=brevo_server, run_config=bad)
+    assert not failed.success
+    error = next(e for e in failed.all_events if e.is_step_failure).step_failure_data.error
+    assert "not an ISO date" in error.cause.message
