@@ -3,6 +3,7 @@
 from typing import Optional
 
 import dagster as dg
+from pydantic import Field
 
 from organizer_pipeline.enrichment.brevo_sync import DEFAULT_EVENT_LISTS, BrevoSync, parse_rules, parse_since
 from organizer_pipeline.enrichment.enrich import build_profiles
@@ -16,17 +17,26 @@ FOLLOW_UPSTREAM = dg.AutomationCondition.eager()
 
 
 class ProfilesConfig(dg.Config):
-    concurrency: int = 4
-    limit: int = 10_000
+    concurrency: int = Field(default=4, ge=1, le=32, description="Contacts profiled at a time.")
+    limit: int = Field(
+        default=10_000, ge=1, description="At most this many contacts per run (oldest change first)."
+    )
 
 
 class BrevoSyncConfig(dg.Config):
-    event_lists: dict[str, list[str]] = DEFAULT_EVENT_LISTS
-    concurrency: int = 4
-    bulk_threshold: int = 200
-    # Hotmart events older than this are not sent as Brevo custom events (e.g. the history loaded on the
-    # first deployment, which would otherwise fire Brevo automations for old purchases). Unset: all.
-    send_events_since: Optional[str] = None  # noqa: UP045 - Dagster config fields need Optional on 3.11
+    event_lists: dict[str, list[str]] = Field(
+        default=DEFAULT_EVENT_LISTS,
+        description="Hotmart event -> Brevo lists: '+List' joins, '-List' leaves (replayed over the history).",
+    )
+    concurrency: int = Field(default=4, ge=1, le=32, description="Brevo calls in flight (within 10 req/s).")
+    bulk_threshold: int = Field(
+        default=200, ge=1, description="This many new contacts or more go through /contacts/import."
+    )
+    send_events_since: Optional[str] = Field(  # noqa: UP045 - Dagster config fields need Optional on 3.11
+        default=None,
+        description="ISO date: older Hotmart events are not sent as Brevo events (a first deployment's "
+        "history would fire Brevo automations for old purchases). Unset: all.",
+    )
 
 
 @dg.asset(
