@@ -74,3 +74,6 @@ def test_api_search_behind_the_token(db_url, engine, openrouter_server, monkeypa
         assert (
             requests.get(url, params={"q": "x", "limit": "999"}, headers=auth, timeout=10).status_code == 400
         )
+        monkeypatch.delenv("OPENROUTER_API_KEY")
+        unconfigured = requests.get(url, params={"q": "x"}, headers=auth, timeout=10)
+        assert unconfigured.status_code == 503 and "OPENROUTER_API_KEY" in unconfigured.json()["error"]
