@@ -2,4 +2,25 @@
 
 import dagster as dg
 
-defs = dg.Definitions()
+from organizer_pipeline.enrichment.assets import brevo_contacts, contact_profiles
+from organizer_pipeline.resources.brevo import BrevoClient
+from organizer_pipeline.resources.openrouter import OpenRouterClient
+
+# Runs the enrichment assets' eager conditions after each Hotmart run (on by default, unlike Dagster's
+# default automation sensor).
+enrichment_automation_sensor = dg.AutomationConditionSensorDefinition(
+    "enrichment_automation_sensor",
+    target=dg.AssetSelection.groups("enrichment"),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+)
+
+defs = dg.Definitions(
+    assets=[contact_profiles, brevo_contacts],
+    sensors=[enrichment_automation_sensor],
+    resources={
+        # Secrets are read when a run starts: a missing one fails that run, naming the variable.
+        "openrouter": OpenRouterClient(api_key=dg.EnvVar("OPENROUTER_API_KEY")),
+        "brevo": BrevoClient(api_key=dg.EnvVar("BREVO_API_KEY")),
+    },
+)

@@ -147,6 +147,10 @@ class ApiClient:
     def auth_hint(self) -> str:
         return "check the API credentials"
 
+    def retry_after(self, response: requests.Response) -> float | None:
+        """Seconds the server asked us to wait before the next attempt (standard: `Retry-After`)."""
+        return parse_retry_after(response.headers.get("Retry-After"))
+
     # -- the call --------------------------------------------------------------------------------------
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         url = path if path.startswith("http") else f"{self.base_url}/{path.lstrip('/')}"
@@ -166,7 +170,7 @@ class ApiClient:
                     self._raise_for_final(response)
                     return response
                 last_problem = reason
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                retry_after = self.retry_after(response)
                 if retry_after is not None:
                     self.limiter.push_back(retry_after)
             if attempt + 1 < self.retry.attempts:

@@ -1,0 +1,130 @@
+"""The enrichment assets: thin Dagster wrappers around `enrich.build_profiles` and `brevo_sync.BrevoSync`."""
+
+from typing import Optional
+
+import dagster as dg
+from pydantic import Field
+
+from organizer_pipeline.enrichment.brevo_sync import DEFAULT_EVENT_LISTS, BrevoSync, parse_rules, parse_since
+from organizer_pipeline.enrichment.enrich import build_profiles
+from organizer_pipeline.resources.brevo import BrevoClient
+from organizer_pipeline.resources.http import ApiUnavailable
+from organizer_pipeline.resources.openrouter import OpenRouterClient
+from organizer_pipeline.resources.warehouse import Warehouse
+
+# Follow the contacts table: when Hotmart contacts change, profiles follow, then Brevo.
+FOLLOW_UPSTREAM = dg.AutomationCondition.eager()
+
+
+class ProfilesConfig(dg.Config):
+    concurrency: int = Field(default=4, ge=1, le=32, description="Contacts profiled at a time.")
+    limit: int = Field(
+        default=10_000, ge=1, description="At most this many contacts per run (oldest change first)."
+    )
+
+
+class BrevoSyncConfig(dg.Config):
+    event_lists: dict[str, list[str]] = Field(
+        default=DEFAULT_EVENT_LISTS,
+        description="Hotmart event -> Brevo lists: '+List' joins, '-List' leaves (replayed over the history).",
+    )
+    concurrency: int = Field(default=4, ge=1, le=32, description="Brevo calls in flight (within 10 req/s).")
+    bulk_threshold: int = Field(
+        default=200, ge=1, description="This many new contacts or more go through /contacts/import."
+    )
+    send_events_since: Optional[str] = Field(  # noqa: UP045 - Dagster config fields need Optional on 3.11
+        default=None,
+        description="ISO date: older Hotmart events are not sent as Brevo events (a first deployment's "
+        "history would fire Brevo automations for old purchases). Unset: all.",
+    )
+
+
+@dg.asset(
+    group_name="enrichment",
+    deps=["hotmart_contacts"],
+    kinds={"openrouter", "postgres"},
+    automation_condition=FOLLOW_UPSTREAM,
+    check_specs=[dg.AssetCheckSpec("no_failed_profiles", asset="contact_profiles")],
+)
+def contact_profiles(
+    context: dg.AssetExecutionContext,
+    config: ProfilesConfig,
+    warehouse: Warehouse,
+    openrouter: OpenRouterClient,
+) -> dg.MaterializeResult:
+    """AI profile (segment, interests, intent, churn risk, next product, pt-BR summary) and its embedding for
+    every contact whose facts changed since its last profile, within the daily OpenRouter budget. A failed
+    profile warns (check `no_failed_profiles`) without holding back the Brevo sync; the contact is retried."""
+    budget = openrouter.budget_usd()
+    run = build_profiles(
+        warehouse.get_engine(),
+        openrouter.get_api(),
+        budget,
+        concurrency=config.concurrency,
+        limit=config.limit,
+    )
+    if run.budget_exhausted:
+        context.log.warning(
+            f"OpenRouter daily budget of US$ {budget:.2f} reached (US$ {run.metadata()['spent_today_usd']:.4f} "
+            f"spent today): {run.skipped_budget} contact(s) left for the next run"
+        )
+    if run.failed:
+        context.log.warning(f"{run.failed} profile(s) failed (recorded in ai.llm_calls): {run.failures[:5]}")
+    check = dg.AssetCheckResult(
+        check_name="no_failed_profiles",
+        passed=run.failed == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=run.failures[0] if run.failures else None,
+        metadata={"failed": run.failed, "examples": run.failures[:5]},
+    )
+    return dg.MaterializeResult(metadata=run.metadata(), check_results=[check])
+
+
+@dg.asset(
+    group_name="enrichment",
+    deps=["hotmart_contacts", "contact_profiles"],
+    kinds={"brevo", "postgres"},
+    automation_condition=FOLLOW_UPSTREAM,
+    check_specs=[dg.AssetCheckSpec("no_rejected_calls", asset="brevo_contacts")],
+)
+def brevo_contacts(
+    context: dg.AssetExecutionContext, config: BrevoSyncConfig, warehouse: Warehouse, brevo: BrevoClient
+) -> dg.MaterializeResult:
+    """Each changed contact upserted in Brevo once per change, its lists set from `event_lists`, and one
+    Brevo custom event per Hotmart event — never twice, never for a contact erased on request."""
+    sync = BrevoSync(
+        warehouse.get_engine(),
+        brevo.get_api(),
+        parse_rules(config.event_lists),
+        concurrency=config.concurrency,
+        bulk_threshold=config.bulk_threshold,
+        events_since=parse_since(config.send_events_since),
+    )
+    try:
+        run = sync.sync()
+    except ApiUnavailable as error:
+        done = sync.run.metadata()
+        raise dg.Failure(
+            description=f"{error} — progress so far is kept ({done}); re-execute to continue, nothing already "
+            "sent will be sent again",
+            metadata=done,
+        ) from error
+    if run.failures:
+        context.log.warning(f"Brevo rejected {len(run.failures)} call(s): {run.failures[:5]}")
+    stats = sync.api.stats
+    check = dg.AssetCheckResult(
+        check_name="no_rejected_calls",
+        passed=not run.failures,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=run.failures[0] if run.failures else None,
+        metadata={"rejected": len(run.failures), "examples": run.failures[:5]},
+    )
+    return dg.MaterializeResult(
+        metadata={
+            **run.metadata(),
+            "brevo_calls": stats.calls,
+            "brevo_retries": stats.retries,
+            "rate_limit_wait_seconds": round(stats.rate_limit_wait_seconds, 3),
+        },
+        check_results=[check],
+    )

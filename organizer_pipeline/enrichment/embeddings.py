@@ -1,0 +1,56 @@
+"""Embeddings of profiles and semantic search over them (pgvector cosine distance, HNSW index)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from organizer_pipeline import settings
+from organizer_pipeline.enrichment import store
+from organizer_pipeline.errors import ConfigError, OrganizerError
+from organizer_pipeline.resources.openrouter import EmbeddingResult, OpenRouterApi, OpenRouterClient
+
+# The width of ai.contact_profiles.embedding (migration 0004). Models that default to another size are asked
+# for this one through the `dimensions` request field; a model that cannot comply fails with a clear error.
+EMBEDDING_DIMENSIONS = 1536
+MAX_RESULTS = 50
+
+
+def embed(api: OpenRouterApi, texts: list[str]) -> EmbeddingResult:
+    return api.embed(texts, EMBEDDING_DIMENSIONS)
+
+
+def embedding_call(result: EmbeddingResult, purpose: str, **subject: Any) -> store.LlmCall:
+    return store.LlmCall(
+        purpose=purpose,
+        requested_model=result.model,
+        model=result.model,
+        status="ok",
+        prompt_tokens=result.usage.prompt_tokens,
+        total_tokens=result.usage.total_tokens,
+        cost_usd=result.usage.cost_usd,
+        latency_ms=result.latency_ms,
+        **subject,
+    )
+
+
+def search(engine: Engine, api: OpenRouterApi, text: str, limit: int = 10) -> list[dict[str, Any]]:
+    """Contacts whose profile is nearest to `text`, nearest first, with the cosine distance (0 = same)."""
+    text = text.strip()
+    if not text:
+        raise OrganizerError('give a text to search for, e.g. `organizer profiles search "reembolso curso"`')
+    if not 1 <= limit <= MAX_RESULTS:
+        raise OrganizerError(f"limit must be between 1 and {MAX_RESULTS}")
+    result = embed(api, [text[:2000]])
+    with engine.begin() as conn:
+        store.record_calls(conn, [embedding_call(result, "search")])
+    return store.nearest_profiles(engine, result.vectors[0], limit)
+
+
+def openrouter_from_env() -> OpenRouterApi:
+    """For the CLI and the web API, which run outside Dagster: the same settings as the resource."""
+    key = settings.env("OPENROUTER_API_KEY")
+    if not key:
+        raise ConfigError("OPENROUTER_API_KEY is not set: semantic search embeds the query with OpenRouter")
+    return OpenRouterClient(api_key=key).get_api()
