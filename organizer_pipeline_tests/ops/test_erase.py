@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from organizer_pipeline.db import urls
 from organizer_pipeline.db.embedded import pg_binary
+from organizer_pipeline.enrichment.embeddings import EMBEDDING_DIMENSIONS
 from organizer_pipeline.errors import OrganizerError
 from organizer_pipeline.ops.backup import libpq_env
 from organizer_pipeline.ops.brevo_delete import http_contact_deleter
@@ -44,17 +45,15 @@ def seed(engine):
                 "'document', '52998224725', 'transaction', transaction, 'price', price) where transaction = 'HP001'"
             )
         )
-    with engine.begin() as conn:  # an enrichment table as migration 0004 will add it
+    with engine.begin() as conn:  # AI profiles of both (enrichment's migration 0004)
         conn.execute(
             sa.text(
-                "create table ai.contact_profiles (email text primary key, profile jsonb, embedding vector(3))"
-            )
-        )
-        conn.execute(
-            sa.text(
-                "insert into ai.contact_profiles values (:a, '{\"persona\": \"x\"}', '[1,2,3]'), ('bruno@example.org', '{}', '[0,0,1]')"
+                "insert into ai.contact_profiles (email, facts_hash, segment, purchase_intent, churn_risk, "
+                "profile, summary, embedding, model, embedding_model, prompt_version) "
+                "select e, 'h', 'novo', 'alta', 'baixo', '{\"persona\": \"x\"}', 'resumo', "
+                "array_fill(0.1, array[:dims])::real[]::vector, 'm', 'em', 'v1' from unnest(array[:a, :b]) e"
             ),
-            {"a": ANA_KEY},
+            {"a": ANA_KEY, "b": "bruno@example.org", "dims": EMBEDDING_DIMENSIONS},
         )
 
 
@@ -145,13 +144,17 @@ def test_brevo_failure_keeps_the_warehouse_erasure_and_says_run_again(engine, re
 
 def test_a_table_missing_from_the_list_is_reported(engine):
     with engine.begin() as conn:
-        conn.execute(sa.text("create table ai.llm_calls (id serial, prompt text)"))
-        conn.execute(sa.text("insert into ai.llm_calls (prompt) values ('profile of ana.souza@example.com')"))
-    with pytest.raises(ErasureIncomplete, match=r"ai\.llm_calls \(1 rows\)"):
+        conn.execute(sa.text("create table ai.scratch_notes (id serial, prompt text)"))
+        conn.execute(
+            sa.text("insert into ai.scratch_notes (prompt) values ('profile of ana.souza@example.com')")
+        )
+    with pytest.raises(ErasureIncomplete, match=r"ai\.scratch_notes \(1 rows\)"):
         erase_person(engine, ANA, requested_by="dpo", delete_in_brevo=None)
 
 
 def test_missing_optional_tables_are_skipped(engine):
+    with engine.begin() as conn:  # as on a warehouse migrated before the enrichment tables existed
+        conn.execute(sa.text("drop table ai.contact_profiles"))
     report = erase_person(engine, "nobody@example.com", requested_by="dpo", delete_in_brevo=None)
     assert "ai.contact_profiles" in report.skipped_tables and report.brevo.startswith("skipped")
 
