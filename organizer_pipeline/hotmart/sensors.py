@@ -55,15 +55,15 @@ class Cursor:
         return row_id <= self.floor or any(lo <= row_id <= hi for lo, hi in self.requested)
 
     def add(self, ids: list[int]) -> None:
-        for row_id in sorted(ids):
-            if self.requested and self.requested[-1][1] + 1 == row_id:
-                self.requested[-1][1] = row_id
-            else:
-                self.requested.append([row_id, row_id])
+        """Remember `ids` as requested: merged ranges, pruned below the window."""
         self.hwm = max([self.hwm, *ids])
-        self.requested = [
-            [max(lo, self.floor + 1), hi] for lo, hi in sorted(self.requested) if hi > self.floor
-        ]
+        merged: list[list[int]] = []
+        for lo, hi in sorted([*self.requested, *([i, i] for i in ids)]):
+            if merged and lo <= merged[-1][1] + 1:
+                merged[-1][1] = max(merged[-1][1], hi)
+            else:
+                merged.append([lo, hi])
+        self.requested = [[max(lo, self.floor + 1), hi] for lo, hi in merged if hi > self.floor]
 
 
 def run_key(event_ids: list[str]) -> str:
