@@ -1,14 +1,14 @@
 """The receiver's writes: one committed INSERT per event into hotmart.webhook_inbox, or one into the
-quarantine. Plain psycopg2 in autocommit over a small per-process pool: a pooled SQLAlchemy checkout would
-add a pre-ping round trip to every request, and the request path must stay one statement."""
+quarantine. psycopg2 asynchronous connections (always autocommit) driven by the event loop, over a small
+per-process pool: no thread hand-off per request and no pre-ping round trip (a pooled SQLAlchemy checkout
+would add one), so the request path stays one statement and one round trip."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-import queue
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -41,32 +41,55 @@ def libpq_dsn(url: str | URL) -> str:
     )
 
 
+async def _ready(conn: psycopg2.extensions.connection) -> None:
+    """Wait, on the event loop, until the asynchronous connection finished its current operation (raises
+    the operation's error, e.g. DataError, as psycopg2 does)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        state = conn.poll()
+        if state == psycopg2.extensions.POLL_OK:
+            return
+        waiter = loop.create_future()
+        fd = conn.fileno()
+        if state == psycopg2.extensions.POLL_READ:
+            loop.add_reader(fd, waiter.set_result, None)
+            remove = loop.remove_reader
+        else:
+            loop.add_writer(fd, waiter.set_result, None)
+            remove = loop.remove_writer
+        try:
+            await waiter
+        finally:
+            remove(fd)
+
+
 class ConnectionPool:
-    """At most `size` autocommit connections, opened on demand and dropped when they break."""
+    """At most `size` asynchronous connections, opened on demand and dropped when they break."""
 
     def __init__(self, dsn: str, size: int = 8, wait_seconds: float = 5.0):
         self.dsn, self.size, self.wait_seconds = dsn, size, wait_seconds
-        self._idle: queue.LifoQueue = queue.LifoQueue()
-        self._slots = threading.BoundedSemaphore(size)
+        self._idle: list[psycopg2.extensions.connection] = []
+        self._slots = asyncio.Semaphore(size)
 
-    def _connect(self) -> psycopg2.extensions.connection:
-        conn = psycopg2.connect(self.dsn, connect_timeout=5, application_name="organizer-webhook")
-        conn.autocommit = True
+    async def _connect(self) -> psycopg2.extensions.connection:
+        conn = psycopg2.connect(
+            self.dsn, async_=True, connect_timeout=5, application_name="organizer-webhook"
+        )
+        await _ready(conn)
         return conn
 
-    @contextmanager
-    def connection(self) -> Iterator[psycopg2.extensions.connection]:
-        if not self._slots.acquire(timeout=self.wait_seconds):
-            raise InboxUnavailable("no database connection free")
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg2.extensions.connection]:
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.wait_seconds)
+        except TimeoutError:
+            raise InboxUnavailable("no database connection free") from None
         conn = None
         try:
             try:
-                conn = self._idle.get_nowait()
-            except queue.Empty:
-                try:
-                    conn = self._connect()
-                except psycopg2.Error as error:
-                    raise InboxUnavailable(first_line(error)) from None
+                conn = self._idle.pop() if self._idle else await self._connect()
+            except psycopg2.Error as error:
+                raise InboxUnavailable(first_line(error)) from None
             yield conn
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as error:
             if conn is not None:
@@ -75,15 +98,20 @@ class ConnectionPool:
             raise InboxUnavailable(first_line(error)) from None
         finally:
             if conn is not None and not conn.closed:
-                self._idle.put(conn)
+                self._idle.append(conn)
             self._slots.release()
 
+    async def execute(self, sql: str, params: tuple) -> Any:
+        """Run one statement (committed: asynchronous connections are autocommit); the first row."""
+        async with self.connection() as conn:
+            cur = conn.cursor()
+            cur.execute(sql, params)
+            await _ready(conn)
+            return cur.fetchone() if cur.description else None
+
     def close(self) -> None:
-        while True:
-            try:
-                self._idle.get_nowait().close()
-            except queue.Empty:
-                return
+        while self._idle:
+            self._idle.pop().close()
 
 
 def first_line(error: BaseException) -> str:
@@ -102,28 +130,26 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def store_event(
+async def store_event(
     pool: ConnectionPool, event_id: str, event: str, created: datetime | None, body: str, document: Any
 ) -> bool:
     """Insert and commit one envelope; False when its id is already in the inbox. The raw body goes in as
     is; only when PostgreSQL refuses it as jsonb is a cleaned re-serialisation stored instead."""
-    with pool.connection() as conn, conn.cursor() as cur:
-        try:
-            cur.execute(INSERT_INBOX, (event_id, event, created, body))
-        except psycopg2.DataError:
-            cur.execute(
-                INSERT_INBOX, (event_id, event, created, json.dumps(_clean(document), ensure_ascii=False))
-            )
-        return cur.fetchone() is not None
+    try:
+        row = await pool.execute(INSERT_INBOX, (event_id, event, created, body))
+    except psycopg2.DataError:
+        cleaned = json.dumps(_clean(document), ensure_ascii=False)
+        row = await pool.execute(INSERT_INBOX, (event_id, event, created, cleaned))
+    return row is not None
 
 
-def quarantine(pool: ConnectionPool, reason: str, event_id: str | None, body: bytes, headers: dict) -> None:
+async def quarantine(
+    pool: ConnectionPool, reason: str, event_id: str | None, body: bytes, headers: dict
+) -> None:
     text = body[:QUARANTINE_BODY_BYTES].decode("utf-8", "replace").replace("\x00", "")
-    with pool.connection() as conn, conn.cursor() as cur:
-        cur.execute(INSERT_QUARANTINE, (reason, event_id, text, json.dumps(_clean(headers))))
+    await pool.execute(INSERT_QUARANTINE, (reason, event_id, text, json.dumps(_clean(headers))))
 
 
-def audit_line(pool: ConnectionPool, action: str, detail: dict) -> None:
-    """An audit row written from the request path (401/413 only; detail holds no personal data)."""
-    with pool.connection() as conn, conn.cursor() as cur:
-        cur.execute(INSERT_AUDIT, ("webhook", action, None, json.dumps(_clean(detail))))
+async def audit_line(pool: ConnectionPool, action: str, detail: dict) -> None:
+    """An audit row written from the request path (401 only; detail holds no personal data)."""
+    await pool.execute(INSERT_AUDIT, ("webhook", action, None, json.dumps(_clean(detail))))

@@ -12,7 +12,6 @@ import hmac
 import logging
 
 import psycopg2
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -75,11 +74,11 @@ async def _reject(request: Request, status: int, reason: str, body: bytes, event
     try:
         pool = _pool(request)
         if status == 401:
-            await run_in_threadpool(
-                inbox.audit_line, pool, "hotmart.webhook_unauthorized", {"reason": reason, **_client(request)}
+            await inbox.audit_line(
+                pool, "hotmart.webhook_unauthorized", {"reason": reason, **_client(request)}
             )
         else:
-            await run_in_threadpool(inbox.quarantine, pool, reason, event_id, body, headers)
+            await inbox.quarantine(pool, reason, event_id, body, headers)
     except (inbox.InboxUnavailable, psycopg2.Error, OrganizerError) as error:
         log.warning(
             "hotmart webhook: could not record a %s (%s): %s", status, reason, inbox.first_line(error)
@@ -107,8 +106,7 @@ async def receive(request: Request) -> JSONResponse:
     except EnvelopeError as error:
         return await _reject(request, 400, str(error), body)
     try:
-        created = await run_in_threadpool(
-            inbox.store_event,
+        created = await inbox.store_event(
             _pool(request),
             head.event_id,
             head.event,

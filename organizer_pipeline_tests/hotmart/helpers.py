@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -14,16 +15,21 @@ from organizer_pipeline.hotmart.payloads import envelope
 
 def store(engine: Engine, events: list[dict[str, Any]]) -> int:
     """Insert envelopes through the receiver's own write; returns how many were new."""
-    pool = inbox.ConnectionPool(inbox.libpq_dsn(engine.url), size=1)
-    try:
-        new = 0
-        for event in events:
-            head = envelope(event)
-            body = json.dumps(event)
-            new += inbox.store_event(pool, head.event_id, head.event, head.creation_date, body, event)
-        return new
-    finally:
-        pool.close()
+
+    async def insert_all() -> int:
+        pool = inbox.ConnectionPool(inbox.libpq_dsn(engine.url), size=1)
+        try:
+            new = 0
+            for event in events:
+                head = envelope(event)
+                new += await inbox.store_event(
+                    pool, head.event_id, head.event, head.creation_date, json.dumps(event), event
+                )
+            return new
+        finally:
+            pool.close()
+
+    return asyncio.run(insert_all())
 
 
 def rows(engine: Engine, sql: str) -> list[dict[str, Any]]:
