@@ -52,3 +52,21 @@ def test_trickle_command_is_endless_and_slow_and_carries_no_secret():
     assert command[command.index("--events") + 1] == "0"
     assert float(command[command.index("--rate") + 1]) <= 1
     assert not any("hottok" in part.lower() for part in command)
+
+
+def test_operator_cli_status_and_process(db_url, engine):
+    from organizer_pipeline_tests.hotmart.helpers import store
+
+    store(engine, generator.generate(25, seed=12))
+    run = lambda *argv: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "organizer_pipeline.cli", "hotmart", *argv],
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    status = run("status")
+    assert status.returncode == 0 and '"pending": 25' in status.stdout
+    processed = run("process")
+    assert processed.returncode == 0 and "25 events, 25 applied" in processed.stdout
+    assert '"pending": 0' in run("status").stdout

@@ -147,3 +147,22 @@ def _purchase_pair(second: str, raw_status: str) -> tuple[dict, dict]:
     other.update(id="second", event=second, creation_date=TEST_SEND["creation_date"] + 86_400_000)
     other["data"]["purchase"]["status"] = raw_status
     return approved, other
+
+
+def test_erased_email_gets_no_contact_and_no_personal_data(engine):
+    from organizer_pipeline.privacy import email_sha256
+
+    approved, _ = _purchase_pair("PURCHASE_REFUNDED", "REFUNDED")
+    email = approved["data"]["buyer"]["email"]
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO ops.erasures (email_sha256, requested_by) VALUES (:h, 'test')"),
+            {"h": email_sha256(email)},
+        )
+    store(engine, [approved])
+    process_pending(engine)
+    assert rows(engine, "SELECT * FROM hotmart.contacts") == []
+    [event] = rows(engine, "SELECT email, facts FROM hotmart.events")
+    assert event["email"] is None and "document" not in event["facts"] and "name" not in event["facts"]
+    [sale] = rows(engine, "SELECT status, buyer_email FROM hotmart.sales")
+    assert sale == {"status": "APPROVED", "buyer_email": None}
