@@ -79,8 +79,15 @@ def scratch_database() -> Iterator[URL]:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{SCRATCH_DB}" WITH (FORCE)'))
 
 
+@dataclass
+class WebApp:
+    root: str
+    process: subprocess.Popen
+
+
 @contextmanager
-def web_app(url: URL, hottok: str, workers: int) -> Iterator[str]:
+def web_app(url: URL, hottok: str, workers: int) -> Iterator[WebApp]:
+    """`organizer web --workers N` in its own process group, serving `url`; stopped (or found dead) on exit."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": urls.render(url), "HOTMART_HOTTOK": hottok}
     command = [
@@ -105,15 +112,16 @@ def web_app(url: URL, hottok: str, workers: int) -> Iterator[str]:
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise OrganizerError("bench webhook: `organizer web` did not start within 60 s") from None
                 time.sleep(0.2)
-        yield root
+        yield WebApp(root, process)
     finally:
-        if process.poll() is None:
+        try:
             os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            process.wait(timeout=15)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 @dataclass
@@ -259,7 +267,8 @@ def run(args: argparse.Namespace) -> int:
     events = generator.generate(args.events, seed=1)
     bodies = [(e["id"], json.dumps(e, ensure_ascii=False).encode()) for e in events]
     with scratch_database() as url:
-        with web_app(url, hottok, args.workers) as root:
+        with web_app(url, hottok, args.workers) as web:
+            root = web.root
             post_load(root, hottok, bodies[:200], 10)  # warm-up: workers import, pools connect
             load = post_load(root, hottok, bodies[200:], args.concurrency)
             engine = sa.create_engine(urls.render(url), poolclass=sa.pool.NullPool)
