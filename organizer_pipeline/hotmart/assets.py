@@ -65,3 +65,35 @@ def hotmart_inbox(context: dg.AssetExecutionContext, config: HotmartBatchConfig,
     yield dg.MaterializeResult(
         asset_key="hotmart_contacts", metadata={**common, "contacts_rebuilt": result.contacts}
     )
+
+
+BACKLOG_SQL = """
+    SELECT
+        count(*) FILTER (WHERE received_at < now() - interval '15 minutes') AS stale,
+        count(*) FILTER (WHERE last_error IS NOT NULL) AS failing,
+        min(received_at) AS oldest
+    FROM hotmart.webhook_inbox WHERE processed_at IS NULL
+"""
+
+
+@dg.asset_check(
+    asset="hotmart_sales", description="No webhook event waits more than 15 minutes to be applied."
+)
+def hotmart_inbox_backlog(warehouse: Warehouse) -> dg.AssetCheckResult:
+    with warehouse.get_engine().connect() as conn:
+        backlog = conn.execute(sa.text(BACKLOG_SQL)).mappings().one()
+        quarantined = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM hotmart.webhook_quarantine WHERE received_at > now() - interval '1 day'"
+            )
+        ).scalar_one()
+    return dg.AssetCheckResult(
+        passed=backlog["stale"] == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "pending_over_15_min": backlog["stale"],
+            "pending_with_errors": backlog["failing"],
+            "oldest_pending": str(backlog["oldest"]),
+            "quarantined_last_24h": quarantined,
+        },
+    )

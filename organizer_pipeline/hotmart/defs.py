@@ -2,7 +2,12 @@
 
 import dagster as dg
 
-from organizer_pipeline.hotmart.assets import hotmart_inbox
+from organizer_pipeline.hotmart.assets import hotmart_inbox, hotmart_inbox_backlog
 from organizer_pipeline.hotmart.sensors import hotmart_inbox_job, hotmart_inbox_sensor
 
-defs = dg.Definitions(assets=[hotmart_inbox], jobs=[hotmart_inbox_job], sensors=[hotmart_inbox_sensor])
+defs = dg.Definitions(
+    assets=[hotmart_inbox],
+    asset_checks=[hotmart_inbox_backlog],
+    jobs=[hotmart_inbox_job],
+    sensors=[hotmart_inbox_sensor],
+)

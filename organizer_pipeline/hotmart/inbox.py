@@ -20,9 +20,13 @@ INSERT_INBOX = (
     "INSERT INTO hotmart.webhook_inbox (event_id, event, creation_date, payload) "
     "VALUES (%s, %s, %s, %s::jsonb) ON CONFLICT (event_id) DO NOTHING RETURNING id"
 )
+# The quarantine row and its audit line in one statement (the audit detail holds no body, no e-mail).
 INSERT_QUARANTINE = (
-    "INSERT INTO hotmart.webhook_quarantine (source, reason, event_id, body, headers) "
-    "VALUES ('webhook', %s, %s, %s, %s::jsonb)"
+    "WITH q AS (INSERT INTO hotmart.webhook_quarantine (source, reason, event_id, body, headers) "
+    "VALUES ('webhook', %(reason)s, %(event_id)s, %(body)s, %(headers)s::jsonb) RETURNING id) "
+    "INSERT INTO ops.audit_log (actor, action, subject, detail) "
+    "SELECT 'webhook', 'hotmart.webhook_quarantined', NULL, "
+    "jsonb_build_object('quarantine_id', q.id, 'reason', %(reason)s::text, 'status', %(status)s::int) FROM q"
 )
 INSERT_AUDIT = "INSERT INTO ops.audit_log (actor, action, subject, detail) VALUES (%s, %s, %s, %s::jsonb)"
 QUARANTINE_BODY_BYTES = 64 * 1024
@@ -101,7 +105,7 @@ class ConnectionPool:
                 self._idle.append(conn)
             self._slots.release()
 
-    async def execute(self, sql: str, params: tuple) -> Any:
+    async def execute(self, sql: str, params: tuple | dict) -> Any:
         """Run one statement (committed: asynchronous connections are autocommit); the first row."""
         async with self.connection() as conn:
             cur = conn.cursor()
@@ -144,10 +148,12 @@ async def store_event(
 
 
 async def quarantine(
-    pool: ConnectionPool, reason: str, event_id: str | None, body: bytes, headers: dict
+    pool: ConnectionPool, status: int, reason: str, event_id: str | None, body: bytes, headers: dict
 ) -> None:
-    text = body[:QUARANTINE_BODY_BYTES].decode("utf-8", "replace").replace("\x00", "")
-    await pool.execute(INSERT_QUARANTINE, (reason, event_id, text, json.dumps(_clean(headers))))
+    """Keep a refused body (first 64 KiB) with the reason, and its audit line, in one statement."""
+    text = body[:QUARANTINE_BODY_BYTES].decode("utf-8", "replace").replace(chr(0), "")
+    params = {"reason": reason, "event_id": event_id, "body": text, "headers": json.dumps(_clean(headers))}
+    await pool.execute(INSERT_QUARANTINE, {**params, "status": status})
 
 
 async def audit_line(pool: ConnectionPool, action: str, detail: dict) -> None:

@@ -260,6 +260,20 @@ def apply_batch(conn: Connection, rows: Sequence[Any]) -> BatchResult:
         }
         for e in parsed
     )
+    audit.append(
+        {
+            "actor": ACTOR,
+            "action": "hotmart.batch_applied",
+            "subject": None,
+            "detail": {
+                "events": result.events,
+                "applied": result.applied,
+                "quarantined": result.quarantined,
+                "sales": result.sales,
+                "contacts": result.contacts,
+            },
+        }
+    )
     audit_many(conn, audit)
     conn.execute(MARK_PROCESSED, {"ids": [row.id for row in rows]})
     return result

@@ -78,7 +78,7 @@ async def _reject(request: Request, status: int, reason: str, body: bytes, event
                 pool, "hotmart.webhook_unauthorized", {"reason": reason, **_client(request)}
             )
         else:
-            await inbox.quarantine(pool, reason, event_id, body, headers)
+            await inbox.quarantine(pool, status, reason, event_id, body, headers)
     except (inbox.InboxUnavailable, psycopg2.Error, OrganizerError) as error:
         log.warning(
             "hotmart webhook: could not record a %s (%s): %s", status, reason, inbox.first_line(error)

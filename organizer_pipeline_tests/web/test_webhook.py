@@ -92,6 +92,8 @@ def test_not_an_envelope_is_400_and_quarantined(receiver, engine, body, reason):
     [q] = rows(engine, "SELECT * FROM hotmart.webhook_quarantine")
     assert reason in q["reason"] and q["source"] == "webhook" and q["body"]
     assert "x-hotmart-hottok" not in q["headers"]
+    [audit] = rows(engine, "SELECT action, detail FROM ops.audit_log")
+    assert audit["action"] == "hotmart.webhook_quarantined" and audit["detail"]["quarantine_id"] == q["id"]
 
 
 def test_payload_jsonb_cannot_hold_is_cleaned_not_lost(receiver, engine):
