@@ -113,6 +113,13 @@ class ConnectionPool:
             await _ready(conn)
             return cur.fetchone() if cur.description else None
 
+    async def fetchall(self, sql: str, params: tuple | list | dict) -> list[tuple]:
+        async with self.connection() as conn:
+            cur = conn.cursor()
+            cur.execute(sql, params)
+            await _ready(conn)
+            return cur.fetchall()
+
     def close(self) -> None:
         while self._idle:
             self._idle.pop().close()

@@ -19,6 +19,7 @@ from starlette.routing import Route
 from organizer_pipeline import settings
 from organizer_pipeline.errors import OrganizerError
 from organizer_pipeline.hotmart import inbox
+from organizer_pipeline.hotmart.group_commit import GroupCommitWriter
 from organizer_pipeline.hotmart.payloads import EnvelopeError, decode_body, envelope
 
 log = logging.getLogger("organizer.webhook")
@@ -34,12 +35,17 @@ class BodyTooLarge(Exception):
 
 
 def _pool(request: Request) -> inbox.ConnectionPool:
+    return _writer(request).pool
+
+
+def _writer(request: Request) -> GroupCommitWriter:
+    """This worker's inbox writer and its connection pool, made on first use."""
     state = request.app.state
-    pool = getattr(state, "hotmart_inbox_pool", None)
-    if pool is None:
+    writer = getattr(state, "hotmart_inbox_writer", None)
+    if writer is None:
         pool = inbox.ConnectionPool(inbox.libpq_dsn(state.engine().url), size=POOL_SIZE)
-        state.hotmart_inbox_pool = pool
-    return pool
+        writer = state.hotmart_inbox_writer = GroupCommitWriter(pool)
+    return writer
 
 
 async def _read_body(request: Request) -> bytes:
@@ -106,8 +112,7 @@ async def receive(request: Request) -> JSONResponse:
     except EnvelopeError as error:
         return await _reject(request, 400, str(error), body)
     try:
-        created = await inbox.store_event(
-            _pool(request),
+        created = await _writer(request).store(
             head.event_id,
             head.event,
             head.creation_date,
