@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import secrets
 import signal
@@ -41,13 +40,14 @@ from organizer_pipeline.hotmart.inbox import INSERT_INBOX, libpq_dsn
 from organizer_pipeline.sandbox import hotmart as generator
 
 SCRATCH_DB = "organizer_bench_webhook"
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # no line per run event
 TARGETS = {"req_s": 1500, "p99_ms": 50, "ratio": 0.5, "e2e_p95_s": 60}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--events", type=int, default=20_000, help="events posted in the load phase")
     parser.add_argument("--concurrency", type=int, default=50, help="keep-alive connections posting at once")
-    parser.add_argument("--workers", type=int, default=4, help="uvicorn workers of `organizer web`")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers of `organizer web`")
     parser.add_argument("--limit-events", type=int, default=5_000, help="bare INSERTs per limit measurement")
     parser.add_argument(
         "--e2e-events", type=int, default=300, help="events of the end-to-end phase (0: skip)"
@@ -218,7 +218,6 @@ def end_to_end(url: URL, root: str, hottok: str, count: int, rate: float, tick: 
     from organizer_pipeline.hotmart.sensors import hotmart_inbox_sensor
     from organizer_pipeline.resources.warehouse import Warehouse
 
-    logging.getLogger("dagster").setLevel(logging.WARNING)  # one line per run event is noise here
     engine = sa.create_engine(urls.render(url), poolclass=sa.pool.NullPool)
     with engine.begin() as conn:
         conn.execute(sa.text("TRUNCATE hotmart.webhook_inbox"))
@@ -240,7 +239,9 @@ def end_to_end(url: URL, root: str, hottok: str, count: int, rate: float, tick: 
             cursor = result.cursor or cursor
             for request in result.run_requests:
                 job.execute_in_process(
-                    run_config=request.run_config, instance=instance, resources={"warehouse": warehouse}
+                    run_config={**request.run_config, **QUIET},
+                    instance=instance,
+                    resources={"warehouse": warehouse},
                 )
             with engine.connect() as conn:
                 pending = conn.execute(
