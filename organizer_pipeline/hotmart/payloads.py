@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from organizer_pipeline.hotmart.state import status_for_event
 from organizer_pipeline.privacy import email_key
 
 PURCHASE_EVENTS = (
@@ -266,8 +267,6 @@ def _person(person: Any) -> dict[str, Any]:
 
 
 def _purchase(data: dict, event: str) -> dict[str, Any]:
-    from organizer_pipeline.hotmart.state import status_for_event
-
     purchase = data.get("purchase") if isinstance(data.get("purchase"), dict) else {}
     transaction = text(purchase.get("transaction"), 100)
     if not transaction:

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from organizer_pipeline.hotmart import rebuild
 from organizer_pipeline.hotmart.payloads import EnvelopeError, HotmartEvent, UnusableEvent, parse_event
 from organizer_pipeline.ops.audit import audit_many
-from organizer_pipeline.privacy import email_sha256
+from organizer_pipeline.privacy import email_sha256, redact
 
 ACTOR = "hotmart_inbox"
 LOCK_KEY = 0x484F544D  # "HOTM": pg_advisory_xact_lock key of the apply step
@@ -306,10 +306,10 @@ def process_pending(
                 total.add(apply_batch(conn, rows))
         except Exception as error:
             if ids:
+                lines = str(getattr(error, "orig", None) or error).strip().splitlines() or [""]
+                reason = redact(f"{type(error).__name__}: {lines[0]}")[:1000]  # no SQL parameters, no e-mails
                 with engine.begin() as conn:
-                    conn.execute(
-                        MARK_FAILED, {"ids": ids, "error": f"{type(error).__name__}: {error}"[:1000]}
-                    )
+                    conn.execute(MARK_FAILED, {"ids": ids, "error": reason})
             raise
         if event_ids is not None and len(ids) < batch_size:
             return total
