@@ -28,6 +28,9 @@ hotmart_inbox_job = dg.define_asset_job(
     "hotmart_inbox_job",
     selection=dg.AssetSelection.assets(*hotmart_inbox.keys),
     description="Apply a batch of Hotmart webhook events to hotmart.sales and hotmart.contacts.",
+    # One small step plus its backlog check: running them in the run's own process avoids starting a
+    # process per step, which would dominate a run's time (and the POST→processed delay).
+    executor_def=dg.in_process_executor,
 )
 
 
