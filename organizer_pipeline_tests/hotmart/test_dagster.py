@@ -107,3 +107,18 @@ def test_materialize_without_config_processes_everything_pending(db_url, engine)
     ]
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM hotmart.sales")).scalar() > 0
+
+
+def test_sensor_requests_a_catch_up_for_events_stuck_below_the_window(db_url, engine):
+    store(engine, generator.generate(3, seed=13))
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE hotmart.webhook_inbox SET received_at = now() - interval '1 hour'"))
+    cursor = Cursor(hwm=sensors.OVERLAP_IDS + 100)  # their ids are far below the window: requested long ago
+    warehouse = Warehouse(database_url=urls.render(db_url))
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(
+            instance=instance, cursor=cursor.dump(), resources={"warehouse": warehouse}
+        )
+        result = hotmart_inbox_sensor(context)
+    [request] = result.run_requests
+    assert request.run_key.startswith("hotmart-catchup-") and not request.run_config

@@ -189,3 +189,16 @@ def test_unknown_event_type_parses_to_its_envelope():
 def test_decode_body_rejects(body):
     with pytest.raises(EnvelopeError):
         payloads.decode_body(body)
+
+
+def test_order_fulfillment_shape_unknown_still_parses():
+    # contracts A.2: added 2026-06-09 for physical products, shape not captured yet
+    event = parse_event(
+        {
+            "id": "of1",
+            "event": "ORDER_FULFILLMENT",
+            "creation_date": 1781000000000,
+            "data": {"buyer": {"email": "A@B.co"}},
+        }
+    )
+    assert (event.event, event.email, event.transaction) == ("ORDER_FULFILLMENT", "a@b.co", None)
