@@ -34,10 +34,6 @@ class BodyTooLarge(Exception):
         self.prefix = prefix
 
 
-def _pool(request: Request) -> inbox.ConnectionPool:
-    return _writer(request).pool
-
-
 def _writer(request: Request) -> GroupCommitWriter:
     """This worker's inbox writer and its connection pool, made on first use."""
     state = request.app.state
@@ -78,7 +74,7 @@ async def _reject(request: Request, status: int, reason: str, body: bytes, event
     """Keep what was refused (quarantine for bodies, an audit line otherwise), then answer."""
     headers = {name: request.headers[name][:500] for name in KEPT_HEADERS if name in request.headers}
     try:
-        pool = _pool(request)
+        pool = _writer(request).pool
         if status == 401:
             await inbox.audit_line(
                 pool, "hotmart.webhook_unauthorized", {"reason": reason, **_client(request)}
