@@ -14,6 +14,44 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hotmart(args: argparse.Namespace) -> int:
+    """Post generated Hotmart events to a running receiver (the web app)."""
+    import logging
+
+    from organizer_pipeline import settings
+    from organizer_pipeline.errors import ConfigError
+    from organizer_pipeline.sandbox import hotmart
+
+    hottok = settings.env("HOTMART_HOTTOK")
+    if not hottok:
+        raise ConfigError("HOTMART_HOTTOK is not set: the receiver refuses events without it")
+    url = args.url or f"http://{settings.env('ORGANIZER_WEB_HOST')}:{settings.env('ORGANIZER_WEB_PORT')}"
+    target = url.rstrip("/") + "/webhooks/hotmart"
+    if args.events > 0:
+        events = hotmart.generate(args.events, args.seed, args.duplicates, args.shuffle)
+    else:  # endless trickle (the demo of `organizer up`)
+        events = hotmart.endless(args.seed, args.duplicates)
+    log = logging.getLogger("organizer.sandbox.hotmart")
+
+    def progress(event: dict, stats: hotmart.Delivery) -> None:
+        if stats.sent % 100 == 0 or args.events == 0:
+            log.info(
+                "sent %d (accepted %d, duplicates %d, failed %d): %s",
+                stats.sent,
+                stats.accepted,
+                stats.duplicates,
+                stats.failed,
+                event["event"],
+            )
+
+    stats = hotmart.deliver(target, hottok, events, rate=args.rate, on_event=progress)
+    print(
+        f"hotmart sandbox: sent {stats.sent} events to {target}: accepted {stats.accepted} "
+        f"(of which duplicates {stats.duplicates}), retries {stats.retries}, failed {stats.failed}"
+    )
+    return 0 if stats.failed == 0 else 1
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     sandbox = commands.add_parser("sandbox", help="local simulators of CVDW, OpenRouter, Brevo and Hotmart")
     actions = sandbox.add_subparsers(dest="sandbox_command", required=True, metavar="SIMULATOR")
@@ -22,3 +60,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=0)
     serve.set_defaults(func=cmd_serve)
+    feed = actions.add_parser("hotmart", help="post realistic Hotmart webhook events to the receiver")
+    feed.add_argument("--url", default=None, help="web app root (default http://ORGANIZER_WEB_HOST:PORT)")
+    feed.add_argument("--events", type=int, default=100, help="how many unique events; 0 = endless")
+    feed.add_argument("--rate", type=float, default=0.0, help="events per second (0 = as fast as possible)")
+    feed.add_argument("--duplicates", type=float, default=0.0, help="probability of re-sending an event")
+    feed.add_argument("--shuffle", action="store_true", help="deliver out of order")
+    feed.add_argument("--seed", type=int, default=7)
+    feed.set_defaults(func=cmd_hotmart)

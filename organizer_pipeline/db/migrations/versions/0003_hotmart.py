@@ -44,6 +44,8 @@ def upgrade() -> None:
         )
         """
     )
+    # `facts` = the parsed event (payloads.HotmartEvent): sales and contacts are rebuilt from it, so the
+    # inbox can be purged. It holds personal data: erasure must clear it with the contact.
     # One row per applied inbox event, typed: the history the state machine, funnel and enrichment read.
     op.execute(
         """
@@ -59,12 +61,14 @@ def upgrade() -> None:
             status       text,
             price        numeric(14,2),
             currency     text,
+            facts        jsonb NOT NULL DEFAULT '{}'::jsonb,
             applied_at   timestamptz NOT NULL DEFAULT now()
         )
         """
     )
     op.execute("CREATE INDEX events_email_idx ON hotmart.events (email)")
     op.execute("CREATE INDEX events_transaction_idx ON hotmart.events (transaction)")
+    op.execute("CREATE INDEX events_event_idx ON hotmart.events (event, occurred_at)")
     op.execute(
         """
         CREATE TABLE hotmart.sales (
@@ -111,6 +115,9 @@ def upgrade() -> None:
             lifetime_value numeric(14,2) NOT NULL DEFAULT 0,
             products       jsonb NOT NULL DEFAULT '[]'::jsonb,
             last_product   text,
+            subscription   jsonb,
+            club           jsonb,
+            cart           jsonb,
             facts_hash     text,
             updated_at     timestamptz NOT NULL DEFAULT now()
         )
