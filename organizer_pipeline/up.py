@@ -232,6 +232,8 @@ def run_everything(dagster_port: int | None, web_port: int | None, host: str | N
                 web_host,
                 "--port",
                 str(web_port),
+                "--workers",
+                "2",  # the webhook benchmark's figures are with two workers (2 cores)
             ],
             env,
         )
