@@ -67,10 +67,46 @@ CORE_TABLES = {
         idunidade bigint, unidade text, cliente text, corretor text, valor_contrato numeric(16,2),
         motivo_distrato text,
     """,
+    "repasses": """
+        idrepasse bigint, idreserva bigint, situacao text, idempreendimento bigint, empreendimento text,
+        unidade text, cliente text, banco text, valor_financiado numeric(16,2), valor_contrato numeric(16,2),
+        data_venda timestamp, data_repasse timestamp,
+    """,
+    "atendimentos": """
+        idatendimento bigint, protocolo text, situacao text, idempreendimento bigint, empreendimento text,
+        idcliente bigint, cliente text, assunto text, data_cad timestamp, data_conclusao timestamp,
+    """,
 }
+
+# Typing of CVDW strings, done by PostgreSQL while merging (no second parse in Python). Values that do not
+# convert become NULL here and the row is quarantined with the column names (see cvdw/transform.py).
+# Zero dates (0000-00-00 ...) and empty strings are "no value", not errors.
+FUNCTIONS = r"""
+CREATE FUNCTION core.cvdw_blank(v text) RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+$$ SELECT v IS NULL OR v = '' OR v LIKE '0000-00-00%' $$;
+
+CREATE FUNCTION core.cvdw_iso_date(v text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+$$ SELECT CASE WHEN v ~ '^\d{2}/\d{2}/\d{4}' THEN substr(v, 7, 4) || '-' || substr(v, 4, 2) || '-' || substr(v, 1, 2)
+               ELSE v END $$;
+
+CREATE FUNCTION core.cvdw_valid(v text, type_name text) RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT core.cvdw_blank(v) OR pg_input_is_valid(
+       CASE WHEN type_name IN ('timestamp', 'date') THEN core.cvdw_iso_date(v) ELSE v END, type_name) $$;
+
+CREATE FUNCTION core.cvdw_timestamp(v text) RETURNS timestamp LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT CASE WHEN NOT core.cvdw_blank(v) AND pg_input_is_valid(core.cvdw_iso_date(v), 'timestamp')
+               THEN core.cvdw_iso_date(v)::timestamp END $$;
+
+CREATE FUNCTION core.cvdw_numeric(v text) RETURNS numeric LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT CASE WHEN v <> '' AND pg_input_is_valid(v, 'numeric') THEN v::numeric END $$;
+
+CREATE FUNCTION core.cvdw_bigint(v text) RETURNS bigint LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT CASE WHEN v <> '' AND pg_input_is_valid(v, 'bigint') THEN v::bigint END $$;
+"""
 
 
 def upgrade() -> None:
+    op.execute(FUNCTIONS)
     for endpoint in RAW_ENDPOINTS:
         op.execute(
             f"""
@@ -114,16 +150,66 @@ def upgrade() -> None:
             nome text,
             regiao text,
             unidades_total integer,
+            unidades_disponiveis integer,
             first_seen_at timestamptz NOT NULL DEFAULT now(),
             updated_at timestamptz NOT NULL DEFAULT now()
+        )
+        """
+    )
+    # No CVDW endpoint either: the distinct `tipologia` of each empreendimento's unidades.
+    op.execute(
+        """
+        CREATE TABLE core.tipologias (
+            idempreendimento bigint NOT NULL,
+            tipologia text NOT NULL,
+            unidades_total integer NOT NULL,
+            area_privativa_media numeric(12,2),
+            valor_medio numeric(16,2),
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (idempreendimento, tipologia)
+        )
+        """
+    )
+    # What the API said about each window we read: the row-count check compares stored rows with it.
+    op.execute(
+        """
+        CREATE TABLE raw.cvdw_sync_windows (
+            id bigserial PRIMARY KEY,
+            endpoint text NOT NULL,
+            window_start timestamp,  -- NULL: read from the beginning (full read)
+            window_end timestamp,
+            total_de_registros integer NOT NULL,
+            rows_fetched integer NOT NULL,
+            pages integer NOT NULL,
+            run_id text,
+            synced_at timestamptz NOT NULL DEFAULT now()
+        )
+        """
+    )
+    op.execute("CREATE INDEX cvdw_sync_windows_endpoint_idx ON raw.cvdw_sync_windows (endpoint, synced_at)")
+    # Rows that could not be used as they came, with the reason; the row itself is still kept in raw.
+    op.execute(
+        """
+        CREATE TABLE raw.cvdw_quarantine (
+            id bigserial PRIMARY KEY,
+            endpoint text NOT NULL,
+            referencia text,
+            row_hash text NOT NULL,
+            reason text NOT NULL,
+            payload jsonb NOT NULL,
+            seen_at timestamptz NOT NULL DEFAULT now(),
+            UNIQUE (endpoint, row_hash)
         )
         """
     )
 
 
 def downgrade() -> None:
+    op.execute("DROP TABLE IF EXISTS raw.cvdw_quarantine, raw.cvdw_sync_windows, core.tipologias")
     op.execute("DROP TABLE IF EXISTS core.empreendimentos, core.unidades_situacao_diaria")
     for table in CORE_TABLES:
         op.execute(f"DROP TABLE IF EXISTS core.{table}")
     for endpoint in RAW_ENDPOINTS:
         op.execute(f"DROP TABLE IF EXISTS raw.cvdw_{endpoint}")
+    for function in ("timestamp", "numeric", "bigint", "valid", "iso_date", "blank"):
+        op.execute(f"DROP FUNCTION IF EXISTS core.cvdw_{function}")

@@ -1,0 +1,193 @@
+"""Bulk upserts: COPY rows into a temp table, then one `INSERT … ON CONFLICT DO UPDATE` that only touches
+rows whose content hash changed. Never row-by-row; reusable by any domain.
+
+    with Stage(conn, "stage_x", [("key", "text"), ("row_hash", "text"), ("payload", "jsonb")]) as stage:
+        stage.copy(rows)                      # as many times as batches arrive
+        stage.dedupe(["key"])                 # last copy of a key wins
+        counts = stage.merge("raw.x", ["key", "row_hash", "payload"], key=["key"])
+
+`merge` takes optional SQL expressions per target column (over the stage's columns), so one staged batch can
+feed several typed tables without a second pass in Python."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg2 import sql
+
+
+@dataclass
+class UpsertCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __add__(self, other: UpsertCounts) -> UpsertCounts:
+        return UpsertCounts(
+            self.inserted + other.inserted, self.updated + other.updated, self.unchanged + other.unchanged
+        )
+
+    @property
+    def total(self) -> int:
+        return self.inserted + self.updated + self.unchanged
+
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_value(value: Any) -> str:
+    """One field in PostgreSQL COPY text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, str):
+        return value.translate(_ESCAPES)
+    return str(value).translate(_ESCAPES)
+
+
+def copy_line(values: Sequence[Any]) -> str:
+    return "\t".join(map(copy_value, values)) + "\n"
+
+
+def qualified(name: str) -> sql.Composable:
+    """`schema.table` (or `table`) as quoted identifiers."""
+    return sql.Identifier(*name.split("."))
+
+
+class Stage:
+    """A temp table fed by COPY, dropped at commit. `conn` is a DB-API (psycopg2) connection inside a
+    transaction; the caller commits."""
+
+    def __init__(self, conn: Any, name: str, columns: Sequence[tuple[str, str]]):
+        self.conn, self.name = conn, name
+        self.columns = [column for column, _ in columns]
+        self.rows = 0
+        definition = sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(column), sql.SQL(type_name)) for column, type_name in columns
+        )
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
+            cur.execute(
+                sql.SQL("CREATE TEMP TABLE {} ({}, _ord bigserial) ON COMMIT DROP").format(
+                    sql.Identifier(name), definition
+                )
+            )
+
+    def __enter__(self) -> Stage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def copy_text(self, text: str, rows: int) -> None:
+        """Load lines already in COPY text format (see `copy_line`)."""
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(self.name), sql.SQL(", ").join(map(sql.Identifier, self.columns))
+        )
+        with self.conn.cursor() as cur:
+            cur.copy_expert(statement.as_string(self.conn), io.StringIO(text), size=1 << 20)
+        self.rows += rows
+
+    def copy(self, rows: Iterable[Sequence[Any]]) -> None:
+        lines = [copy_line(row) for row in rows]
+        self.copy_text("".join(lines), len(lines))
+
+    def dedupe(self, key: Sequence[str]) -> int:
+        """Keep only the last copy of each key (a page can repeat a row that moved while we paged)."""
+        condition = sql.SQL(" AND ").join(
+            sql.SQL("a.{0} = b.{0}").format(sql.Identifier(column)) for column in key
+        )
+        with self.conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("DELETE FROM {0} a USING {0} b WHERE {1} AND a._ord < b._ord").format(
+                    sql.Identifier(self.name), condition
+                )
+            )
+            removed = cur.rowcount
+        self.rows -= removed
+        return removed
+
+    def merge(
+        self,
+        target: str,
+        columns: Sequence[str],
+        *,
+        key: Sequence[str],
+        expressions: Mapping[str, str] | None = None,
+        hash_column: str | None = "row_hash",
+        on_change: Mapping[str, str] | None = None,
+        where: str | None = None,
+    ) -> UpsertCounts:
+        """Upsert the stage into `target`. `expressions` maps a target column to trusted SQL over the stage
+        (code-defined, never user text); unmapped columns copy the stage column of the same name.
+        `on_change` columns get their SQL value only when a row is inserted or its hash changed."""
+        expressions = expressions or {}
+        on_change = {"updated_at": "now()"} if on_change is None else on_change
+        select = sql.SQL(", ").join(
+            sql.SQL(expressions[column]) if column in expressions else sql.Identifier(column)
+            for column in columns
+        )
+        updates = [
+            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(column))
+            for column in columns
+            if column not in key
+        ] + [sql.SQL("{} = {}").format(sql.Identifier(column), sql.SQL(value)) for column, value in on_change.items()]
+        changed = (
+            sql.SQL("WHERE t.{0} IS DISTINCT FROM EXCLUDED.{0}").format(sql.Identifier(hash_column))
+            if hash_column
+            else sql.SQL("")
+        )
+        statement = sql.SQL(
+            """
+            WITH merged AS (
+                INSERT INTO {target} AS t ({columns})
+                SELECT {select} FROM {stage} {where}
+                ON CONFLICT ({key}) DO UPDATE SET {updates} {changed}
+                RETURNING (xmax = 0) AS inserted
+            )
+            SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged
+            """
+        ).format(
+            target=qualified(target),
+            columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
+            select=select,
+            stage=sql.Identifier(self.name),
+            where=sql.SQL("WHERE " + where) if where else sql.SQL(""),
+            key=sql.SQL(", ").join(map(sql.Identifier, key)),
+            updates=sql.SQL(", ").join(updates),
+            changed=changed,
+        )
+        with self.conn.cursor() as cur:
+            cur.execute(statement)
+            inserted, updated = cur.fetchone()
+            if where:
+                cur.execute(
+                    sql.SQL("SELECT count(*) FROM {} WHERE {}").format(sql.Identifier(self.name), sql.SQL(where))
+                )
+                staged = cur.fetchone()[0]
+            else:
+                staged = self.rows
+        return UpsertCounts(inserted, updated, staged - inserted - updated)
+
+
+def copy_upsert(
+    conn: Any,
+    target: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Iterable[Sequence[Any]],
+    *,
+    key: Sequence[str],
+    hash_column: str | None = "row_hash",
+    on_change: Mapping[str, str] | None = None,
+) -> UpsertCounts:
+    """The one-shot form: stage `rows` (tuples in `columns` order) and merge them into `target`."""
+    stage = Stage(conn, "stage_" + target.replace(".", "_"), columns)
+    stage.copy(rows)
+    stage.dedupe(key)
+    return stage.merge(
+        target, [column for column, _ in columns], key=key, hash_column=hash_column, on_change=on_change
+    )
