@@ -1,6 +1,5 @@
 """CVDW assets: one factory over the endpoint table, plus the two tables CVDW has no endpoint for."""
 
-
 from collections.abc import Iterator
 
 import dagster as dg

@@ -31,7 +31,9 @@ def check_names(endpoint: Endpoint) -> list[tuple[str, str, bool]]:
     if endpoint.money:
         names.append(("money_not_negative", f"no negative {', '.join(endpoint.money)}", False))
     for column, target in endpoint.references:
-        names.append((f"{column}_exists_in_{target}", f"every active row's {column} exists in core.{target}", True))
+        names.append(
+            (f"{column}_exists_in_{target}", f"every active row's {column} exists in core.{target}", True)
+        )
     return names
 
 
@@ -39,8 +41,7 @@ def referencia_unique(conn: sa.Connection, endpoint: Endpoint) -> Outcome:
     table, key = endpoint.core_table, endpoint.natural_key
     dup_ref, dup_key = conn.execute(
         sa.text(
-            f"SELECT count(*) - count(DISTINCT referencia), "
-            f"count({key}) - count(DISTINCT {key}) FROM {table}"  # noqa: S608 - names from the endpoint table
+            f"SELECT count(*) - count(DISTINCT referencia), count({key}) - count(DISTINCT {key}) FROM {table}"  # noqa: S608 - names from the endpoint table
         )
     ).one()
     return Outcome(
@@ -91,7 +92,9 @@ def money_not_negative(conn: sa.Connection, endpoint: Endpoint) -> Outcome:
     negative = conn.execute(
         sa.text(f"SELECT count(*) FROM {endpoint.core_table} WHERE {condition}")  # noqa: S608
     ).scalar_one()
-    return Outcome("money_not_negative", negative == 0, f"{negative} row(s) with a negative amount", {"rows": negative})
+    return Outcome(
+        "money_not_negative", negative == 0, f"{negative} row(s) with a negative amount", {"rows": negative}
+    )
 
 
 def reference_exists(conn: sa.Connection, endpoint: Endpoint, column: str, target_name: str) -> Outcome:

@@ -1,6 +1,5 @@
 """`cvdw_every_4h`: today's and yesterday's partitions, five times a day, as one run."""
 
-
 import dagster as dg
 
 from organizer_pipeline.cvdw import partitions

@@ -6,7 +6,6 @@ A probe is one request of one row with `a_partir_data_referencia` = one second a
 changed, a second one-row request for the last page gives the newest change. The cursor keeps the newest
 `referencia_data` per endpoint; the run covers the days from the oldest to the newest change."""
 
-
 import hashlib
 import json
 from datetime import date, datetime, timedelta

@@ -62,7 +62,9 @@ def date_windows(first: date, last: date, max_days: int = MAX_WINDOW_DAYS) -> li
     start = first
     while start <= last:
         end = min(last, start + timedelta(days=max_days - 1))
-        windows.append((datetime.combine(start, datetime.min.time()), datetime.combine(end, datetime.max.time())))
+        windows.append(
+            (datetime.combine(start, datetime.min.time()), datetime.combine(end, datetime.max.time()))
+        )
         start = end + timedelta(days=1)
     return [(since, until.replace(microsecond=0)) for since, until in windows]
 

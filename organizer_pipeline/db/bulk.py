@@ -67,7 +67,8 @@ class Stage:
         self.columns = [column for column, _ in columns]
         self.rows = 0
         definition = sql.SQL(", ").join(
-            sql.SQL("{} {}").format(sql.Identifier(column), sql.SQL(type_name)) for column, type_name in columns
+            sql.SQL("{} {}").format(sql.Identifier(column), sql.SQL(type_name))
+            for column, type_name in columns
         )
         with conn.cursor() as cur:
             cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
@@ -135,7 +136,10 @@ class Stage:
             sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(column))
             for column in columns
             if column not in key
-        ] + [sql.SQL("{} = {}").format(sql.Identifier(column), sql.SQL(value)) for column, value in on_change.items()]
+        ] + [
+            sql.SQL("{} = {}").format(sql.Identifier(column), sql.SQL(value))
+            for column, value in on_change.items()
+        ]
         changed = (
             sql.SQL("WHERE t.{0} IS DISTINCT FROM EXCLUDED.{0}").format(sql.Identifier(hash_column))
             if hash_column
@@ -166,7 +170,9 @@ class Stage:
             inserted, updated = cur.fetchone()
             if where:
                 cur.execute(
-                    sql.SQL("SELECT count(*) FROM {} WHERE {}").format(sql.Identifier(self.name), sql.SQL(where))
+                    sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
+                        sql.Identifier(self.name), sql.SQL(where)
+                    )
                 )
                 staged = cur.fetchone()[0]
             else:

@@ -160,7 +160,9 @@ class CvdwClient(dg.ConfigurableResource):
             return base.rstrip("/")
         subdomain = self.subdomain or settings.env("CVCRM_SUBDOMAIN")
         if not subdomain:
-            raise ConfigError("CVDW: set CVDW_BASE_URL or CVCRM_SUBDOMAIN (the tenant's cvcrm.com.br subdomain)")
+            raise ConfigError(
+                "CVDW: set CVDW_BASE_URL or CVCRM_SUBDOMAIN (the tenant's cvcrm.com.br subdomain)"
+            )
         return f"https://{subdomain}.cvcrm.com.br/api/v1/cvdw"
 
     def get_api(self) -> CvdwApi:
@@ -188,4 +190,3 @@ class CvdwClient(dg.ConfigurableResource):
                 max_delay=self.retry_max_delay_seconds,
             ),
         )
-

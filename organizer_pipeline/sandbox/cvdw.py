@@ -11,7 +11,7 @@ API does.
 Knobs (`create_app(**knobs)`): n_reservas, start ("YYYY-MM-DD"), days, email, token; faults counted per
 data request — rate_limit (requests per rate_window seconds, then the 'Too many requests' body),
 too_many_every / too_many_status, error_every / error_status, slow_every / slow_seconds, malformed_every,
-empty_status (200 or 204)."""
+empty_status (200 or 204), zero_totals."""
 
 from __future__ import annotations
 
@@ -53,7 +53,9 @@ def _money(value: float) -> float:
 class Dataset:
     """Every endpoint as (count, referencia_data(i), row(i)); `update` overrides single rows."""
 
-    def __init__(self, n_reservas: int = 600, start: str = "2023-10-01", days: int = 240, units_per_project: int = 120):
+    def __init__(
+        self, n_reservas: int = 600, start: str = "2023-10-01", days: int = 240, units_per_project: int = 120
+    ):
         self.n = n_reservas
         self.start = datetime.strptime(start, "%Y-%m-%d")
         self.step = timedelta(days=days) / max(n_reservas, 1)
@@ -64,7 +66,11 @@ class Dataset:
         self.endpoints: dict[str, tuple[Callable[[], int], Callable[[int], str], Callable[[int], dict]]] = {
             "reservas": (lambda: self.n, self._reserva_date, self.reserva),
             "reservas/condicoes": (lambda: 2 * self.n, lambda j: self._reserva_date(j // 2), self.condicao),
-            "comissoes": (lambda: self.n, lambda k: self._ts(self._reserva_at(k) + timedelta(hours=1)), self.comissao),
+            "comissoes": (
+                lambda: self.n,
+                lambda k: self._ts(self._reserva_at(k) + timedelta(hours=1)),
+                self.comissao,
+            ),
             "unidades": (lambda: self.n_units, self._unit_date, self.unidade),
             "distratos": (lambda: (self.n + 2) // 10, self._distrato_date, self.distrato),
             "repasses": (lambda: (self.n + 9) // 10, self._repasse_date, self.repasse),
@@ -116,7 +122,11 @@ class Dataset:
         sold = state != "reservada"
         cancelled = state == "distrato"
         valor = self._valor(i)
-        situacao, idsituacao = {"vendida": ("Vendida", 3), "distrato": ("Distrato", 13), "reservada": ("Nova Reserva", 1)}[state]
+        situacao, idsituacao = {
+            "vendida": ("Vendida", 3),
+            "distrato": ("Distrato", 13),
+            "reservada": ("Nova Reserva", 1),
+        }[state]
         return {
             "referencia": str(10000 + i), "referencia_data": self._ts(at), "ativo": "N" if i % 50 == 13 else "S",
             "idreserva": 10000 + i, "codigointerno": f"R{i}", "numero_venda": str(i) if sold else None,
@@ -227,7 +237,11 @@ class Dataset:
 
     def unidade(self, u: int) -> dict[str, Any]:
         idemp, emp, _, tipo_emp = self._project(u)
-        sales = [i for i in range(u * pow(31, -1, self.n_units) % self.n_units, self.n, self.n_units)] if self.n else []
+        sales = (
+            [i for i in range(u * pow(31, -1, self.n_units) % self.n_units, self.n, self.n_units)]
+            if self.n
+            else []
+        )
         last = self.state(sales[-1]) if sales else None
         situacao = 4 if u % 37 == 0 else {"vendida": 3, "reservada": 2}.get(last or "", 1)
         return {
@@ -280,7 +294,9 @@ class Dataset:
             return range(lo, hi)
         moved = {i: when for i, (when, _) in overrides.items()}
         kept = [i for i in range(lo, hi) if i not in moved]
-        extra = [i for i, when in moved.items() if (not since or when >= since) and (not until or when <= until)]
+        extra = [
+            i for i, when in moved.items() if (not since or when >= since) and (not until or when <= until)
+        ]
         return sorted(kept + extra, key=lambda i: moved.get(i) or date_of(i))
 
     def rows(self, endpoint: str, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
@@ -311,6 +327,7 @@ class Faults:
     slow_seconds: float = 0.0
     malformed_every: int = 0
     empty_status: int = 200
+    zero_totals: bool = False  # envelope totals 0 while rows come back (seen on real /demandas pages)
 
 
 class Simulator:
@@ -343,9 +360,17 @@ class Simulator:
                 self.recent.append(now)
         f = self.faults
         if over_limit or self._every(number, f.too_many_every):
-            return Response(TOO_MANY, status_code=429 if over_limit else f.too_many_status, media_type="application/json")
+            return Response(
+                TOO_MANY, status_code=429 if over_limit else f.too_many_status, media_type="application/json"
+            )
         if self._every(number, f.error_every):
-            return _json({"mensagem": "Erro inesperado, por favor entre em contato com o suporte técnico.", "codigo": f.error_status}, f.error_status)
+            return _json(
+                {
+                    "mensagem": "Erro inesperado, por favor entre em contato com o suporte técnico.",
+                    "codigo": f.error_status,
+                },
+                f.error_status,
+            )
         if self._every(number, f.slow_every):
             await asyncio.sleep(f.slow_seconds)
         params = await _params(request)
@@ -373,8 +398,11 @@ class Simulator:
             return None
         # Some endpoints really answer `pagina` as a string (contract §2).
         pagina: Any = str(number) if endpoint == "comissoes" else number
+        pages = math.ceil(total / size)
+        if self.faults.zero_totals:
+            total = pages = 0
         envelope = {"pagina": pagina, "registros": size, "total_de_registros": total,
-                    "total_de_paginas": math.ceil(total / size), "dados": rows}  # fmt: skip
+                    "total_de_paginas": pages, "dados": rows}  # fmt: skip
         return json.dumps(envelope, ensure_ascii=False).encode()
 
 

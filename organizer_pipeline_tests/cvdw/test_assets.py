@@ -19,7 +19,9 @@ JAN, FEB_END = date(2024, 1, 1), date(2024, 2, 29)
 SINCE, UNTIL = "2024-01-01 00:00:00", "2024-02-29 23:59:59"
 
 
-def materialize(base_url: str, db_url, first: date, last: date, selection=None, **client) -> dg.ExecuteInProcessResult:
+def materialize(
+    base_url: str, db_url, first: date, last: date, selection=None, **client
+) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         ASSETS,
         selection=selection,
@@ -59,7 +61,10 @@ def stored(engine, endpoint: str) -> set[tuple[str, str, str | None]]:
 
 def expected(sim: Simulator, endpoint: str, since: str | None = SINCE, until: str | None = UNTIL) -> set:
     path = BY_NAME[endpoint].path.strip("/")
-    return {(str(r["referencia"]), r["referencia_data"], r.get("ativo")) for r in sim.dataset.rows(path, since, until)}
+    return {
+        (str(r["referencia"]), r["referencia_data"], r.get("ativo"))
+        for r in sim.dataset.rows(path, since, until)
+    }
 
 
 def failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
@@ -81,7 +86,9 @@ def test_full_sync_loads_exactly_the_window_in_one_run(simulator, db_url, engine
         meta = metadata(result, endpoint)
         assert meta["rows_fetched"] == meta["rows_inserted"] == len(want)
         assert meta["date_windows"] == 2  # 60 days: one window per 31 days, never one request per day
-        assert meta["api_calls"] == meta["pages"] == sum(-(-n // 500) or 1 for n in _window_sizes(sim, endpoint))
+        assert (
+            meta["api_calls"] == meta["pages"] == sum(-(-n // 500) or 1 for n in _window_sizes(sim, endpoint))
+        )
     assert stored(engine, "unidades") == expected(sim, "unidades")  # range without today: window only
     assert failed_checks(result) == []
     with engine.connect() as conn:
@@ -93,12 +100,17 @@ def test_full_sync_loads_exactly_the_window_in_one_run(simulator, db_url, engine
         ).one()
         assert typed[0] == len(expected(sim, "reservas")) and typed[1] > 0 and typed[2] > 0
         # zero dates become NULL; DD/MM/YYYY dates and numeric strings are typed
-        assert conn.execute(
-            sa.text("SELECT count(*) FROM core.comissoes WHERE ativo = 'N' AND data_cad IS NOT NULL")
-        ).scalar_one() == 0
+        assert (
+            conn.execute(
+                sa.text("SELECT count(*) FROM core.comissoes WHERE ativo = 'N' AND data_cad IS NOT NULL")
+            ).scalar_one()
+            == 0
+        )
         unit = conn.execute(sa.text("SELECT data_entrega, valor FROM core.unidades LIMIT 1")).one()
         assert unit.data_entrega == date(2026, 12, 1) and unit.valor > 0
-        projects = conn.execute(sa.text("SELECT count(*), sum(unidades_total) FROM core.empreendimentos")).one()
+        projects = conn.execute(
+            sa.text("SELECT count(*), sum(unidades_total) FROM core.empreendimentos")
+        ).one()
         assert projects[0] == 4 and projects[1] == len(expected(sim, "unidades"))
         assert conn.execute(sa.text("SELECT count(*) FROM core.tipologias")).scalar_one() > 0
         assert conn.execute(sa.text("SELECT count(*) FROM raw.cvdw_quarantine")).scalar_one() == 0
@@ -118,8 +130,14 @@ def test_incremental_resync_applies_updates_without_duplicates(simulator, db_url
     assert materialize(base_url, db_url, JAN, FEB_END, selection).success
     before = stored(engine, "reservas")
     # A January reserva is deactivated in February (CV moves its referencia_data to the change time).
-    index = next(i for i in sim.dataset.select("reservas", SINCE, "2024-01-31 23:59:59") if sim.dataset.state(i) == "vendida")
-    changed = sim.dataset.update("reservas", index, at=datetime(2024, 2, 20, 9, 30), ativo="N", situacao="Cancelada")
+    index = next(
+        i
+        for i in sim.dataset.select("reservas", SINCE, "2024-01-31 23:59:59")
+        if sim.dataset.state(i) == "vendida"
+    )
+    changed = sim.dataset.update(
+        "reservas", index, at=datetime(2024, 2, 20, 9, 30), ativo="N", situacao="Cancelada"
+    )
     again = materialize(base_url, db_url, date(2024, 2, 1), FEB_END, selection)
     assert again.success
     meta = metadata(again, "reservas")
@@ -138,7 +156,9 @@ def test_incremental_resync_applies_updates_without_duplicates(simulator, db_url
     # Re-reading January: the moved row is no longer in it, everything else is unchanged.
     january = materialize(base_url, db_url, JAN, date(2024, 1, 31), selection)
     meta = metadata(january, "reservas")
-    assert meta["rows_inserted"] == meta["rows_updated"] == 0 and meta["rows_unchanged"] == meta["rows_fetched"]
+    assert (
+        meta["rows_inserted"] == meta["rows_updated"] == 0 and meta["rows_unchanged"] == meta["rows_fetched"]
+    )
     assert stored(engine, "reservas") == after
 
 
@@ -151,13 +171,18 @@ def test_backfill_of_30_days_is_one_run_and_one_window(simulator, db_url, engine
     assert meta["date_windows"] == 1 and meta["api_calls"] == -(-len(want) // 500)
     assert stored(engine, "reservas") == want
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(DISTINCT run_id) FROM raw.cvdw_sync_windows")).scalar_one() == 1
+        assert (
+            conn.execute(sa.text("SELECT count(DISTINCT run_id) FROM raw.cvdw_sync_windows")).scalar_one()
+            == 1
+        )
 
 
 # knobs of the simulator; `client` overrides the fast client where the fault needs real waiting
 FAULTS = {
     "rate_limit": dict(
-        rate_limit=1, rate_window=0.5, client=dict(retry_attempts=10, retry_base_delay_seconds=0.2, retry_max_delay_seconds=1.0)
+        rate_limit=1,
+        rate_window=0.5,
+        client=dict(retry_attempts=10, retry_base_delay_seconds=0.2, retry_max_delay_seconds=1.0),
     ),
     "too_many_body_429": dict(too_many_every=3),
     "too_many_body_200": dict(too_many_every=3, too_many_status=200),
@@ -172,7 +197,9 @@ def test_every_fault_knob_ends_with_exactly_the_simulators_rows(simulator, db_ur
     knobs = dict(knobs)
     client = knobs.pop("client", {})
     sim, base_url = simulator(n_reservas=3000, **knobs)
-    result = materialize(base_url, db_url, JAN, FEB_END, ["reservas", "comissoes"], timeout_seconds=1.0, **client)
+    result = materialize(
+        base_url, db_url, JAN, FEB_END, ["reservas", "comissoes"], timeout_seconds=1.0, **client
+    )
     assert result.success, failed_checks(result)
     for endpoint in ("reservas", "comissoes"):
         assert stored(engine, endpoint) == expected(sim, endpoint)
@@ -205,7 +232,9 @@ def test_unidades_run_that_includes_today_reads_all_and_snapshots(simulator, db_
                     "FROM core.unidades_situacao_diaria GROUP BY dia")
         ).all()  # fmt: skip
     assert len(snapshot) == 1 and snapshot[0][0] == today() and snapshot[0][1] == sim.dataset.n_units
-    assert snapshot[0][2] == sum(1 for r in expected_rows(sim, "unidades") if r["situacao_mapa_disponibilidade"] == 3)
+    assert snapshot[0][2] == sum(
+        1 for r in expected_rows(sim, "unidades") if r["situacao_mapa_disponibilidade"] == 3
+    )
     assert metadata(result, "unidades")["snapshot_rows"] == sim.dataset.n_units
 
 

@@ -1,0 +1,61 @@
+"""The 4-hourly schedule and the change sensor."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+
+from organizer_pipeline.cvdw.endpoints import ENDPOINTS
+from organizer_pipeline.cvdw.partitions import today
+from organizer_pipeline.cvdw.schedules import cvdw_every_4h
+from organizer_pipeline.cvdw.sensors import cvdw_changes
+from organizer_pipeline_tests.cvdw.conftest import fast_client
+
+START, END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+def test_schedule_runs_yesterday_and_today_in_sao_paulo_as_one_run():
+    assert cvdw_every_4h.cron_schedule == "0 6,10,14,18,22 * * *"
+    assert cvdw_every_4h.execution_timezone == "America/Sao_Paulo"
+    assert cvdw_every_4h.default_status == dg.DefaultScheduleStatus.RUNNING
+    # 01:30 UTC on 11 March is still 10 March in São Paulo (UTC-3)
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2024, 3, 11, 1, 0, tzinfo=timezone.utc)
+    )
+    request = cvdw_every_4h.evaluate_tick(context).run_requests[0]
+    assert (request.tags[START], request.tags[END]) == ("2024-03-09", "2024-03-10")
+    assert request.partition_key_range.start == "2024-03-09"
+
+
+def evaluate(instance, base_url, cursor):
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"cvdw": fast_client(base_url)}
+    )
+    result = cvdw_changes(context)
+    return result.run_requests, result.cursor
+
+
+def test_change_sensor_runs_only_what_changed(simulator):
+    sim, base_url = simulator(n_reservas=900)
+    with dg.instance_for_test() as instance:
+        runs, cursor = evaluate(instance, base_url, None)
+        assert runs == []  # first look: baseline only
+        baseline = json.loads(cursor)
+        assert set(baseline) == {e.name for e in ENDPOINTS}
+        assert baseline["reservas"] == sim.dataset.rows("reservas")[-1]["referencia_data"]
+        calls_before = sim.requests
+        runs, cursor = evaluate(instance, base_url, cursor)
+        assert runs == [] and json.loads(cursor) == baseline
+        assert sim.requests - calls_before == len(ENDPOINTS)  # one one-row probe per endpoint
+        moment = datetime.now().replace(microsecond=0) - timedelta(minutes=5)
+        sim.dataset.update("reservas", 7, at=moment, ativo="N")
+        runs, cursor = evaluate(instance, base_url, cursor)
+        assert len(runs) == 1
+        keys = {key.to_user_string() for key in runs[0].asset_selection}
+        assert keys == {"reservas", "empreendimentos"}
+        assert runs[0].tags[END] == today().isoformat() and runs[0].run_key.startswith("cvdw-changes-")
+        assert json.loads(cursor)["reservas"] == moment.strftime("%Y-%m-%d %H:%M:%S")
+        again, _ = evaluate(instance, base_url, cursor)
+        assert again == []
