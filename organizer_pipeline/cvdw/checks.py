@@ -56,11 +56,9 @@ def row_count_matches_api(conn: sa.Connection, endpoint: Endpoint, run_id: str) 
     """Rows whose referencia_data lies in each window read by this run, against the API's total then."""
     windows = conn.execute(
         sa.text(
-            """
+            f"""
             SELECT w.window_start, w.window_end, w.total_de_registros,
-                   (SELECT count(*) FROM """
-            + endpoint.raw_table
-            + """ r
+                   (SELECT count(*) FROM {endpoint.raw_table} r
                      WHERE (w.window_start IS NULL OR r.referencia_data >= w.window_start)
                        AND (w.window_end IS NULL OR r.referencia_data <= w.window_end)) AS stored
             FROM raw.cvdw_sync_windows w

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -21,9 +21,7 @@ def test_schedule_runs_yesterday_and_today_in_sao_paulo_as_one_run():
     assert cvdw_every_4h.execution_timezone == "America/Sao_Paulo"
     assert cvdw_every_4h.default_status == dg.DefaultScheduleStatus.RUNNING
     # 01:30 UTC on 11 March is still 10 March in São Paulo (UTC-3)
-    context = dg.build_schedule_context(
-        scheduled_execution_time=datetime(2024, 3, 11, 1, 0, tzinfo=timezone.utc)
-    )
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2024, 3, 11, 1, 0, tzinfo=UTC))
     request = cvdw_every_4h.evaluate_tick(context).run_requests[0]
     assert (request.tags[START], request.tags[END]) == ("2024-03-09", "2024-03-10")
     assert request.partition_key_range.start == "2024-03-09"
