@@ -104,29 +104,20 @@ def prefetch(pages: Iterator[Page], depth: int = PREFETCH_PAGES) -> Iterator[Pag
                 thread.join(timeout=0.05)
 
 
-def _quarantine(cur: Any, endpoint: Endpoint, rejected: list[tuple[str, dict[str, Any]]]) -> None:
-    for reason, row in rejected:
-        text = transform.dumps(row)
+def _quarantine(cur: Any, endpoint: Endpoint, rows: list[tuple[Any, str, dict[str, Any]]]) -> None:
+    """Rows that could not be used as they came, with the reason (rare: one statement per row is fine)."""
+    for referencia, reason, row in rows:
         cur.execute(
             "INSERT INTO raw.cvdw_quarantine (endpoint, referencia, row_hash, reason, payload) "
-            "VALUES (%s, NULL, md5(%s), %s, %s) ON CONFLICT (endpoint, row_hash) DO UPDATE SET seen_at = now()",
-            (endpoint.name, text, reason, Json(row)),
+            "VALUES (%s, %s, md5(%s), %s, %s) ON CONFLICT (endpoint, row_hash) DO UPDATE SET seen_at = now()",
+            (
+                endpoint.name,
+                None if referencia is None else str(referencia),
+                transform.dumps(row),
+                reason,
+                Json(row),
+            ),
         )
-
-
-def _quarantine_invalid(cur: Any, endpoint: Endpoint, stage: str) -> int:
-    cur.execute(
-        f"""
-        INSERT INTO raw.cvdw_quarantine (endpoint, referencia, row_hash, reason, payload)
-        SELECT %s, referencia, row_hash, 'values that do not convert: ' || array_to_string(bad, ', '), payload
-        FROM (SELECT referencia, row_hash, payload, {transform.invalid_columns_sql(endpoint)} AS bad
-              FROM {stage}) checked
-        WHERE cardinality(bad) > 0
-        ON CONFLICT (endpoint, row_hash) DO UPDATE SET seen_at = now()
-        """,  # noqa: S608 - stage name and expressions come from code, not from input
-        (endpoint.name,),
-    )
-    return cur.rowcount
 
 
 def sync_window(
@@ -142,40 +133,36 @@ def sync_window(
 ) -> SyncResult:
     """Read one window (None/None = everything) and merge it, in one transaction on `conn` (DB-API)."""
     result = result or SyncResult()
-    stage = Stage(conn, f"stage_{endpoint.name}", transform.STAGE_COLUMNS)
-    total_reported = 0
-    pages = 0
-    fetched = 0
-    rejected = []
-    for page in prefetch(api.iter_pages(endpoint.path, since=since, until=until)):
-        if pages == 0:
-            total_reported = page.total_rows
-        pages += 1
-        fetched += len(page.rows)
-        batch = transform.stage_batch(page.rows)
-        rejected.extend(batch.rejected)
-        if batch.rows:
-            stage.copy_text(batch.text, batch.rows)
+    stager = transform.PageStager(endpoint)
+    stage = Stage(conn, f"stage_{endpoint.name}", transform.stage_columns(endpoint))
+    seen = {"total": 0, "pages": 0, "fetched": 0}
+    quarantined: list[tuple[Any, str, dict[str, Any]]] = []
+
+    def chunks() -> Iterator[tuple[str, int]]:
+        for page in prefetch(api.iter_pages(endpoint.path, since=since, until=until)):
+            if seen["pages"] == 0:
+                seen["total"] = page.total_rows
+            seen["pages"] += 1
+            seen["fetched"] += len(page.rows)
+            staged = stager.stage(page.rows)
+            quarantined.extend(staged.quarantined)
+            yield staged.text, staged.rows
+
+    stage.copy_stream(chunks())
     stage.dedupe(["referencia"])
-    with conn.cursor() as cur:
-        _quarantine(cur, endpoint, rejected)
-        result.quarantined += len(rejected) + _quarantine_invalid(cur, endpoint, stage.name)
     result.raw += stage.merge(
         endpoint.raw_table,
         transform.RAW_COLUMNS,
         key=["referencia"],
-        expressions=transform.RAW_EXPRESSIONS,
         on_change={"updated_at": "now()", "last_seen_at": "now()"},
     )
-    result.core += stage.merge(
-        endpoint.core_table,
-        transform.core_columns(endpoint),
-        key=["referencia"],
-        expressions=transform.core_expressions(endpoint),
-    )
+    result.core += stage.merge(endpoint.core_table, transform.core_columns(endpoint), key=["referencia"])
+    total_reported, pages, fetched = seen["total"], seen["pages"], seen["fetched"]
     with conn.cursor() as cur:
+        _quarantine(cur, endpoint, quarantined)
+        result.quarantined += len(quarantined)
         if snapshot_day is not None:
-            result.snapshot_rows += _snapshot(cur, endpoint, stage.name, snapshot_day)
+            result.snapshot_rows += _snapshot(cur, stage.name, snapshot_day)
         cur.execute(
             "INSERT INTO raw.cvdw_sync_windows (endpoint, window_start, window_end, total_de_registros,"
             " rows_fetched, pages, run_id) VALUES (%s, %s, %s, %s, %s, %s, %s)",
@@ -188,24 +175,19 @@ def sync_window(
     return result
 
 
-def _snapshot(cur: Any, endpoint: Endpoint, stage: str, day: date) -> int:
+def _snapshot(cur: Any, stage: str, day: date) -> int:
     """Today's availability of every unit (from a full read): VSO needs the stock at past dates."""
-    by_name = {c.name: transform.typed(c) for c in endpoint.columns}
     cur.execute(
         f"""
         INSERT INTO core.unidades_situacao_diaria
             (dia, idunidade, idempreendimento, situacao_mapa_disponibilidade, valor)
-        SELECT %s, idunidade, idempreendimento, situacao_mapa_disponibilidade, valor FROM (
-            SELECT {by_name["idunidade"]} AS idunidade, {by_name["idempreendimento"]} AS idempreendimento,
-                   {by_name["situacao_mapa_disponibilidade"]} AS situacao_mapa_disponibilidade,
-                   {by_name["valor"]} AS valor
-            FROM {stage}) units
-        WHERE idunidade IS NOT NULL
+        SELECT %s, idunidade, idempreendimento, situacao_mapa_disponibilidade, valor
+        FROM {stage} WHERE idunidade IS NOT NULL
         ON CONFLICT (dia, idunidade) DO UPDATE SET
             idempreendimento = EXCLUDED.idempreendimento,
             situacao_mapa_disponibilidade = EXCLUDED.situacao_mapa_disponibilidade,
             valor = EXCLUDED.valor
-        """,  # noqa: S608 - built from the endpoint table only
+        """,  # noqa: S608 - the stage name is ours
         (day,),
     )
     return cur.rowcount

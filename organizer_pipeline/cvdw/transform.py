@@ -1,49 +1,114 @@
-"""From API rows to stored rows.
+"""From API rows to stored rows, in one pass over each decoded page.
 
-Python does the minimum per row (the stage line: referencia, content hash, the row's JSON); PostgreSQL does
-the typing while merging, with the `core.cvdw_*` functions of migration 0002 (zero dates → NULL, numeric
-strings → numeric, DD/MM/YYYY dates). The SQL here is built only from the endpoint table (trusted code),
-never from API text."""
+Each row becomes one COPY line of the stage: referencia, referencia_data, ativo, content hash, the row's
+JSON, then the typed core columns of the endpoint table. Typing follows the contract's quirks: zero
+dates (`0000-00-00 …`) and empty strings are "no value", numbers arrive as JSON numbers or numeric strings,
+`/unidades` dates are DD/MM/YYYY. A value that does not convert is stored as NULL in core and the row is
+quarantined with the column names (raw keeps it whole). Unknown fields are simply not typed: they stay in raw.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from organizer_pipeline.cvdw.endpoints import Column, Endpoint
+from organizer_pipeline.cvdw.endpoints import Endpoint
 from organizer_pipeline.db.bulk import copy_value
 
-STAGE_COLUMNS = [("referencia", "text"), ("row_hash", "text"), ("payload", "jsonb")]
-
-_CASTS = {
-    "text": "{v}",
-    "bigint": "core.cvdw_bigint({v})",
-    "integer": "core.cvdw_bigint({v})::integer",
-    "numeric": "core.cvdw_numeric({v})",
-    "timestamp": "core.cvdw_timestamp({v})",
-    "date": "core.cvdw_timestamp({v})::date",
-}
-_VALIDATED_AS = {"bigint": "bigint", "integer": "integer", "numeric": "numeric", "timestamp": "timestamp"}
-
-
-def _field(key: str) -> str:
-    """`payload->>'key'` — keys come from the endpoint table and are plain identifiers."""
-    if not key.replace("_", "").isalnum():
-        raise ValueError(f"unexpected payload key {key!r}")
-    return f"payload->>'{key}'"
+RAW_STAGE = [
+    ("referencia", "text"),
+    ("referencia_data", "timestamp"),
+    ("ativo", "text"),
+    ("row_hash", "text"),
+    ("payload", "jsonb"),
+]
+RAW_COLUMNS = [name for name, _ in RAW_STAGE]
+NULL = "\\N"
+_BR_DATE = re.compile(r"^(\d{2})/(\d{2})/(\d{4})")
+BIGINT_MAX = 2**63 - 1
 
 
-def typed(column: Column) -> str:
-    return _CASTS[column.type].format(v=_field(column.source))
+class Invalid(ValueError):
+    """The value is present but is not of the column's type."""
 
 
-RAW_COLUMNS = ["referencia", "referencia_data", "ativo", "payload", "row_hash"]
-RAW_EXPRESSIONS = {
-    "referencia_data": typed(Column("referencia_data", "timestamp", "referencia_data")),
-    "ativo": _field("ativo"),
+def _blank(value: Any) -> bool:
+    return value is None or value == "" or (isinstance(value, str) and value.startswith("0000-00-00"))
+
+
+def to_text(value: Any) -> str:
+    if isinstance(value, str):
+        return copy_value(value)
+    if isinstance(value, (dict, list)):
+        return copy_value(json.dumps(value, ensure_ascii=False))
+    return str(value)
+
+
+def to_integer(value: Any) -> str:
+    if isinstance(value, bool):
+        raise Invalid(value)
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        number = int(value)
+    else:
+        raise Invalid(value)
+    if abs(number) > BIGINT_MAX:
+        raise Invalid(value)
+    return str(number)
+
+
+def to_numeric(value: Any) -> str:
+    if isinstance(value, bool):
+        raise Invalid(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise Invalid(value)
+        return repr(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("-").replace(".", "", 1).isdigit():
+            return text
+    raise Invalid(value)
+
+
+def to_timestamp(value: Any) -> str:
+    if isinstance(value, str):
+        if value.startswith("0000-00-00"):
+            return NULL  # CV's "no date"
+        text = value.strip()
+        match = _BR_DATE.match(text)
+        if match:
+            text = f"{match[3]}-{match[2]}-{match[1]}"
+        try:
+            datetime.fromisoformat(text)  # validates (e.g. no 2024-02-31); PostgreSQL parses the text itself
+        except ValueError:
+            raise Invalid(value) from None
+        return text
+    raise Invalid(value)
+
+
+def to_date(value: Any) -> str:
+    text = to_timestamp(value)
+    return text if text == NULL else text[:10]
+
+
+CONVERTERS: dict[str, Callable[[Any], str]] = {
+    "text": to_text,
+    "bigint": to_integer,
+    "integer": to_integer,
+    "numeric": to_numeric,
+    "timestamp": to_timestamp,
+    "date": to_date,
 }
 
 
@@ -51,28 +116,18 @@ def core_columns(endpoint: Endpoint) -> list[str]:
     return ["referencia", "referencia_data", "ativo", *(c.name for c in endpoint.columns), "row_hash"]
 
 
-def core_expressions(endpoint: Endpoint) -> dict[str, str]:
-    return {**RAW_EXPRESSIONS, **{c.name: typed(c) for c in endpoint.columns}}
-
-
-def invalid_columns_sql(endpoint: Endpoint) -> str:
-    """SQL array of the names of typed columns whose value is present but does not convert."""
-    checks = [
-        f"CASE WHEN NOT core.cvdw_valid({_field(c.source)}, '{_VALIDATED_AS.get(c.type, 'timestamp')}') "
-        f"THEN '{c.name}' END"
-        for c in (Column("referencia_data", "timestamp", "referencia_data"), *endpoint.columns)
-        if c.type != "text"
-    ]
-    return f"array_remove(ARRAY[{', '.join(checks)}]::text[], NULL)"
+def stage_columns(endpoint: Endpoint) -> list[tuple[str, str]]:
+    """One stage feeds both merges: the raw columns, then the typed ones."""
+    return [*RAW_STAGE, *((c.name, c.type) for c in endpoint.columns)]
 
 
 @dataclass
-class StagedBatch:
-    """One page turned into COPY text, plus the rows that cannot be staged (no referencia)."""
+class StagedPage:
+    """One page as COPY text for the stage, plus what had to be set aside."""
 
     text: str = ""
     rows: int = 0
-    rejected: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    quarantined: list[tuple[str | None, str, dict[str, Any]]] = field(default_factory=list)
 
 
 def dumps(row: dict[str, Any]) -> str:
@@ -81,19 +136,48 @@ def dumps(row: dict[str, Any]) -> str:
     return text.replace("\\u0000", "") if "\\u0000" in text else text
 
 
-def stage_batch(rows: Iterable[Any]) -> StagedBatch:
-    """COPY lines for the stage (referencia, row_hash, payload); rows without a usable referencia are set
-    aside with the reason."""
-    lines: list[str] = []
-    batch = StagedBatch()
-    for row in rows:
-        referencia = row.get("referencia") if isinstance(row, dict) else None
-        if referencia is None or referencia == "" or isinstance(referencia, (dict, list, bool)):
-            batch.rejected.append(("no referencia", row if isinstance(row, dict) else {"value": row}))
-            continue
-        text = dumps(row)
-        digest = hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
-        lines.append(f"{copy_value(str(referencia))}\t{digest}\t{copy_value(text)}\n")
-    batch.text = "".join(lines)
-    batch.rows = len(lines)
-    return batch
+class PageStager:
+    """Turns decoded rows of one endpoint into stage lines (compiled once from the endpoint table)."""
+
+    def __init__(self, endpoint: Endpoint):
+        self.fields = [(c.name, c.source, CONVERTERS[c.type]) for c in endpoint.columns]
+
+    def stage(self, rows: Iterable[Any]) -> StagedPage:
+        lines: list[str] = []
+        page = StagedPage()
+        for row in rows:
+            referencia = row.get("referencia") if isinstance(row, dict) else None
+            if _blank(referencia) or isinstance(referencia, (dict, list, bool)):
+                kept = row if isinstance(row, dict) else {"value": row}
+                page.quarantined.append((None, "no referencia", kept))
+                continue
+            referencia = copy_value(str(referencia))
+            text = dumps(row)
+            digest = hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+            bad: list[str] = []
+            try:
+                moment = row.get("referencia_data")
+                moment = NULL if moment is None or moment == "" else to_timestamp(moment)
+            except Invalid:
+                moment, bad = NULL, ["referencia_data"]
+            ativo = row.get("ativo")
+            ativo = NULL if ativo is None else to_text(ativo)
+            values = [referencia, moment, ativo, digest, copy_value(text)]
+            get = row.get
+            for name, source, converter in self.fields:
+                value = get(source)
+                if value is None or value == "":
+                    values.append(NULL)
+                    continue
+                try:
+                    values.append(converter(value))
+                except Invalid:
+                    values.append(NULL)
+                    bad.append(name)
+            lines.append("\t".join(values) + "\n")
+            if bad:
+                page.quarantined.append(
+                    (row["referencia"], f"values that do not convert: {', '.join(bad)}", row)
+                )
+        page.text, page.rows = "".join(lines), len(lines)
+        return page

@@ -331,9 +331,12 @@ class Faults:
 
 
 class Simulator:
-    def __init__(self, dataset: Dataset, faults: Faults, email: str, token: str):
+    def __init__(self, dataset: Dataset, faults: Faults, email: str, token: str, cache_pages: bool = False):
         self.dataset, self.faults = dataset, faults
         self.email, self.token = email, token
+        # Benchmarks: serve each rendered page from memory after its first request, so the simulator's
+        # own row generation never limits what is measured on the client side.
+        self.cache: dict[tuple, bytes | None] | None = {} if cache_pages else None
         self.requests = 0  # authenticated data requests, the fault counter
         self.recent: deque[float] = deque()
         self.lock = threading.Lock()
@@ -385,6 +388,18 @@ class Simulator:
         return Response(body, media_type="application/json")
 
     def page(self, endpoint: str, params: dict[str, Any]) -> bytes | None:
+        if self.cache is None:
+            return self._render(endpoint, params)
+        key = (
+            endpoint,
+            *(str(params.get(name)) for name in sorted(params)),
+            len(self.dataset.overrides.get(endpoint, ())),
+        )
+        if key not in self.cache:
+            self.cache[key] = self._render(endpoint, params)
+        return self.cache[key]
+
+    def _render(self, endpoint: str, params: dict[str, Any]) -> bytes | None:
         size = min(int(params.get("registros_por_pagina") or 30), 500)
         number = int(params["pagina"])
         since = _full(params.get("a_partir_data_referencia"), "00:00:00")
@@ -450,10 +465,11 @@ def create_app(
     days: int = 240,
     email: str = "sandbox@example.com",
     token: str = "sandbox-token",
+    cache_pages: bool = False,
     **faults: Any,
 ) -> Starlette:
     """The simulator as an ASGI app; `app.state.simulator` gives tests the data set and counters."""
-    simulator = Simulator(Dataset(n_reservas, start, days), Faults(**faults), email, token)
+    simulator = Simulator(Dataset(n_reservas, start, days), Faults(**faults), email, token, cache_pages)
     app = Starlette(
         routes=[
             Route(
@@ -465,3 +481,26 @@ def create_app(
     )
     app.state.simulator = simulator
     return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m organizer_pipeline.sandbox.cvdw --port P --reservas N [--days D] [--cache-pages]`: one
+    simulator with a chosen data set (the benchmark runs it in its own process)."""
+    import argparse
+
+    from organizer_pipeline.sandbox.server import serve_forever
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--reservas", type=int, default=600)
+    parser.add_argument("--start", default="2023-10-01")
+    parser.add_argument("--days", type=int, default=240)
+    parser.add_argument("--cache-pages", action="store_true")
+    args = parser.parse_args(argv)
+    app = create_app(n_reservas=args.reservas, start=args.start, days=args.days, cache_pages=args.cache_pages)
+    serve_forever(app, args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()

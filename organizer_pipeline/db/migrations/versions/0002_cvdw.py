@@ -78,35 +78,8 @@ CORE_TABLES = {
     """,
 }
 
-# Typing of CVDW strings, done by PostgreSQL while merging (no second parse in Python). Values that do not
-# convert become NULL here and the row is quarantined with the column names (see cvdw/transform.py).
-# Zero dates (0000-00-00 ...) and empty strings are "no value", not errors.
-FUNCTIONS = r"""
-CREATE FUNCTION core.cvdw_blank(v text) RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
-$$ SELECT v IS NULL OR v = '' OR v LIKE '0000-00-00%' $$;
-
-CREATE FUNCTION core.cvdw_iso_date(v text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
-$$ SELECT CASE WHEN v ~ '^\d{2}/\d{2}/\d{4}' THEN substr(v, 7, 4) || '-' || substr(v, 4, 2) || '-' || substr(v, 1, 2)
-               ELSE v END $$;
-
-CREATE FUNCTION core.cvdw_valid(v text, type_name text) RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS
-$$ SELECT core.cvdw_blank(v) OR pg_input_is_valid(
-       CASE WHEN type_name IN ('timestamp', 'date') THEN core.cvdw_iso_date(v) ELSE v END, type_name) $$;
-
-CREATE FUNCTION core.cvdw_timestamp(v text) RETURNS timestamp LANGUAGE sql STABLE PARALLEL SAFE AS
-$$ SELECT CASE WHEN NOT core.cvdw_blank(v) AND pg_input_is_valid(core.cvdw_iso_date(v), 'timestamp')
-               THEN core.cvdw_iso_date(v)::timestamp END $$;
-
-CREATE FUNCTION core.cvdw_numeric(v text) RETURNS numeric LANGUAGE sql STABLE PARALLEL SAFE AS
-$$ SELECT CASE WHEN v <> '' AND pg_input_is_valid(v, 'numeric') THEN v::numeric END $$;
-
-CREATE FUNCTION core.cvdw_bigint(v text) RETURNS bigint LANGUAGE sql STABLE PARALLEL SAFE AS
-$$ SELECT CASE WHEN v <> '' AND pg_input_is_valid(v, 'bigint') THEN v::bigint END $$;
-"""
-
 
 def upgrade() -> None:
-    op.execute(FUNCTIONS)
     for endpoint in RAW_ENDPOINTS:
         op.execute(
             f"""
@@ -211,5 +184,3 @@ def downgrade() -> None:
         op.execute(f"DROP TABLE IF EXISTS core.{table}")
     for endpoint in RAW_ENDPOINTS:
         op.execute(f"DROP TABLE IF EXISTS raw.cvdw_{endpoint}")
-    for function in ("timestamp", "numeric", "bigint", "valid", "iso_date", "blank"):
-        op.execute(f"DROP FUNCTION IF EXISTS core.cvdw_{function}")
