@@ -248,7 +248,8 @@ def ensure_peer() -> tuple[Path | None, str]:
 
 
 def measure_peer(python: Path, base: str, url: URL) -> tuple[float, int]:
-    dsn = urls.render(url).replace("postgresql+psycopg2", "postgresql")
+    # dlt insists on a password in its credentials even where the server trusts loopback
+    dsn = urls.render(url.set(password=url.password or "unused")).replace("postgresql+psycopg2", "postgresql")
     pipelines_dir = settings.STATE_DIR / "bench-dlt-pipelines"
     done = subprocess.run(
         [python, "-c", PEER_SCRIPT, base, dsn, str(pipelines_dir), SINCE, UNTIL, EMAIL, TOKEN],

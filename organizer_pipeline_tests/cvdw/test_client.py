@@ -90,3 +90,19 @@ def test_missing_credentials_and_base_url_name_the_variables(monkeypatch):
     assert api.base_url == "https://acme.cvcrm.com.br/api/v1/cvdw"
     assert api.limiter.interval == pytest.approx(3.0)
     assert api.session.headers["email"] == "a@b.c" and api.session.headers["token"] == "t"
+
+
+def test_organizer_cvdw_ping(simulator, monkeypatch, capsys):
+    from organizer_pipeline import cli
+
+    sim, base_url = simulator(n_reservas=300)
+    monkeypatch.setenv("CVDW_BASE_URL", base_url)
+    monkeypatch.setenv("CVCRM_API_EMAIL", "sandbox@example.com")
+    monkeypatch.setenv("CVCRM_API_TOKEN", "sandbox-token")
+    monkeypatch.setenv("CVDW_MAX_REQUESTS_PER_MINUTE", "0")
+    assert cli.main(["cvdw", "ping", "--endpoint", "reservas"]) == 0
+    out = capsys.readouterr().out
+    assert f"reservas {len(sim.dataset.rows('reservas', None, None)):>9} rows".replace(" ", "") in out.replace(" ", "")
+    monkeypatch.setenv("CVCRM_API_TOKEN", "wrong")
+    assert cli.main(["cvdw", "ping"]) == 2
+    assert "CVCRM_API_TOKEN" in capsys.readouterr().err
