@@ -1,13 +1,13 @@
 """Bulk upserts: COPY rows into a temp table, then one `INSERT … ON CONFLICT DO UPDATE` that only touches
 rows whose content hash changed. Never row-by-row; reusable by any domain.
 
-    with Stage(conn, "stage_x", [("key", "text"), ("row_hash", "text"), ("payload", "jsonb")]) as stage:
-        stage.copy(rows)                      # as many times as batches arrive
-        stage.dedupe(["key"])                 # last copy of a key wins
-        counts = stage.merge("raw.x", ["key", "row_hash", "payload"], key=["key"])
+    stage = Stage(conn, "stage_x", [("key", "text"), ("row_hash", "text"), ("payload", "jsonb")])
+    stage.copy(rows)                      # as many times as batches arrive (or copy_stream)
+    stage.dedupe(["key"])                 # last copy of a key wins
+    counts = stage.merge("raw.x", ["key", "row_hash", "payload"], key=["key"])
+    conn.commit()                         # the caller owns the transaction; the stage drops at commit
 
-`merge` takes optional SQL expressions per target column (over the stage's columns), so one staged batch can
-feed several typed tables without a second pass in Python."""
+One stage can feed several tables (each `merge` picks its columns by name), so a batch is copied once."""
 
 from __future__ import annotations
 
@@ -60,7 +60,11 @@ class Stage:
     """A temp table fed by COPY, dropped at commit. `conn` is a DB-API (psycopg2) connection inside a
     transaction; the caller commits."""
 
-    def __init__(self, conn: Any, name: str, columns: Sequence[tuple[str, str]]):
+    def __init__(
+        self, conn: Any, name: str, columns: Sequence[tuple[str, str]], *, uncompressed: Sequence[str] = ()
+    ):
+        """`uncompressed`: wide columns kept out of line without compression — the stage is read once, so
+        compressing there only doubles the work the target table does anyway."""
         self.conn, self.name = conn, name
         self.columns = [column for column, _ in columns]
         self.rows = 0
@@ -75,12 +79,12 @@ class Stage:
                     sql.Identifier(name), definition
                 )
             )
-
-    def __enter__(self) -> Stage:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+            for column in uncompressed:
+                cur.execute(
+                    sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET STORAGE EXTERNAL").format(
+                        sql.Identifier(name), sql.Identifier(column)
+                    )
+                )
 
     def copy_text(self, text: str, rows: int) -> None:
         """Load lines already in COPY text format (see `copy_line`)."""
@@ -127,20 +131,12 @@ class Stage:
         columns: Sequence[str],
         *,
         key: Sequence[str],
-        expressions: Mapping[str, str] | None = None,
         hash_column: str | None = "row_hash",
         on_change: Mapping[str, str] | None = None,
-        where: str | None = None,
     ) -> UpsertCounts:
-        """Upsert the stage into `target`. `expressions` maps a target column to trusted SQL over the stage
-        (code-defined, never user text); unmapped columns copy the stage column of the same name.
-        `on_change` columns get their SQL value only when a row is inserted or its hash changed."""
-        expressions = expressions or {}
+        """Upsert the stage's `columns` (same names in stage and target) into `target`. `on_change` maps
+        columns to trusted SQL (code, never input) set only where a row is written (inserted or changed)."""
         on_change = {"updated_at": "now()"} if on_change is None else on_change
-        select = sql.SQL(", ").join(
-            sql.SQL(expressions[column]) if column in expressions else sql.Identifier(column)
-            for column in columns
-        )
         updates = [
             sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(column))
             for column in columns
@@ -158,7 +154,7 @@ class Stage:
             """
             WITH merged AS (
                 INSERT INTO {target} AS t ({columns})
-                SELECT {select} FROM {stage} {where}
+                SELECT {columns} FROM {stage}
                 ON CONFLICT ({key}) DO UPDATE SET {updates} {changed}
                 RETURNING (xmax = 0) AS inserted
             )
@@ -167,9 +163,7 @@ class Stage:
         ).format(
             target=qualified(target),
             columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
-            select=select,
             stage=sql.Identifier(self.name),
-            where=sql.SQL("WHERE " + where) if where else sql.SQL(""),
             key=sql.SQL(", ").join(map(sql.Identifier, key)),
             updates=sql.SQL(", ").join(updates),
             changed=changed,
@@ -177,16 +171,7 @@ class Stage:
         with self.conn.cursor() as cur:
             cur.execute(statement)
             inserted, updated = cur.fetchone()
-            if where:
-                cur.execute(
-                    sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
-                        sql.Identifier(self.name), sql.SQL(where)
-                    )
-                )
-                staged = cur.fetchone()[0]
-            else:
-                staged = self.rows
-        return UpsertCounts(inserted, updated, staged - inserted - updated)
+        return UpsertCounts(inserted, updated, self.rows - inserted - updated)
 
 
 class _ChunkReader:

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import sqlalchemy as sa
 
 from organizer_pipeline.cvdw.endpoints import ENDPOINTS
 from organizer_pipeline.cvdw.partitions import today
@@ -25,6 +26,33 @@ def test_schedule_runs_yesterday_and_today_in_sao_paulo_as_one_run():
     request = cvdw_every_4h.evaluate_tick(context).run_requests[0]
     assert (request.tags[START], request.tags[END]) == ("2024-03-09", "2024-03-10")
     assert request.partition_key_range.start == "2024-03-09"
+
+
+def test_the_schedules_run_request_executes_as_one_run(simulator, db_url, engine):
+    """What the daemon launches: the cvdw_sync job with the schedule's range tags."""
+    from organizer_pipeline.cvdw.assets import ASSETS
+    from organizer_pipeline.cvdw.schedules import cvdw_sync
+    from organizer_pipeline.resources.warehouse import Warehouse
+
+    sim, base_url = simulator(n_reservas=400, start=(today() - timedelta(days=3)).isoformat(), days=5)
+    now = datetime.now(UTC)
+    request = cvdw_every_4h.evaluate_tick(
+        dg.build_schedule_context(scheduled_execution_time=now)
+    ).run_requests[0]
+    resources = {"cvdw": fast_client(base_url), "warehouse": Warehouse(database_url=str(db_url))}
+    job = dg.Definitions(assets=ASSETS, jobs=[cvdw_sync], resources=resources).resolve_job_def("cvdw_sync")
+    result = job.execute_in_process(tags=request.tags)
+    assert result.success
+    partitions = {e.materialization.partition for e in result.get_asset_materialization_events()}
+    assert partitions == {request.tags[START], request.tags[END]}
+    with engine.connect() as conn:
+        snapshot_days = (
+            conn.execute(sa.text("SELECT DISTINCT dia FROM core.unidades_situacao_diaria")).scalars().all()
+        )
+        stored = conn.execute(sa.text("SELECT count(*) FROM core.reservas")).scalar_one()
+    assert snapshot_days == [today()]
+    want = sim.dataset.select("reservas", f"{request.tags[START]} 00:00:00", f"{request.tags[END]} 23:59:59")
+    assert stored == len(want) > 0
 
 
 def evaluate(instance, base_url, cursor):

@@ -102,7 +102,9 @@ def test_organizer_cvdw_ping(simulator, monkeypatch, capsys):
     monkeypatch.setenv("CVDW_MAX_REQUESTS_PER_MINUTE", "0")
     assert cli.main(["cvdw", "ping", "--endpoint", "reservas"]) == 0
     out = capsys.readouterr().out
-    assert f"reservas {len(sim.dataset.rows('reservas', None, None)):>9} rows".replace(" ", "") in out.replace(" ", "")
+    assert f"reservas {len(sim.dataset.rows('reservas', None, None)):>9} rows".replace(
+        " ", ""
+    ) in out.replace(" ", "")
     monkeypatch.setenv("CVCRM_API_TOKEN", "wrong")
     assert cli.main(["cvdw", "ping"]) == 2
     assert "CVCRM_API_TOKEN" in capsys.readouterr().err
