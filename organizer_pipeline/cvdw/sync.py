@@ -134,7 +134,13 @@ def sync_window(
     """Read one window (None/None = everything) and merge it, in one transaction on `conn` (DB-API)."""
     result = result or SyncResult()
     stager = transform.PageStager(endpoint)
-    stage = Stage(conn, f"stage_{endpoint.name}", transform.stage_columns(endpoint), uncompressed=["payload"])
+    stage = Stage(
+        conn,
+        f"stage_{endpoint.name}",
+        transform.stage_columns(endpoint),
+        generated=transform.GENERATED,
+        uncompressed=["payload"],
+    )
     seen = {"total": 0, "pages": 0, "fetched": 0}
     quarantined: list[tuple[Any, str, dict[str, Any]]] = []
 

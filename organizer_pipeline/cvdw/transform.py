@@ -1,7 +1,7 @@
 """From API rows to stored rows, in one pass over each decoded page.
 
-Each row becomes one COPY line of the stage: referencia, referencia_data, ativo, content hash, the row's
-JSON, then the typed core columns of the endpoint table. Typing follows the contract's quirks: zero
+Each row becomes one COPY line of the stage: referencia, referencia_data, ativo, the row's JSON, then the
+typed core columns of the endpoint table (the content hash is computed by the server, see GENERATED). Typing follows the contract's quirks: zero
 dates (`0000-00-00 …`) and empty strings are "no value", numbers arrive as JSON numbers or numeric strings,
 `/unidades` dates are DD/MM/YYYY. A value that does not convert is stored as NULL in core and the row is
 quarantined with the column names (raw keeps it whole). Unknown fields are simply not typed: they stay in raw.
@@ -9,7 +9,6 @@ quarantined with the column names (raw keeps it whole). Unknown fields are simpl
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -24,10 +23,12 @@ RAW_STAGE = [
     ("referencia", "text"),
     ("referencia_data", "timestamp"),
     ("ativo", "text"),
-    ("row_hash", "text"),
     ("payload", "jsonb"),
 ]
-RAW_COLUMNS = [name for name, _ in RAW_STAGE]
+# The content hash is computed by PostgreSQL while the COPY streams: jsonb's text form is canonical (key order
+# and spacing do not matter), and hashing in Python would cost more than the whole typed mapping.
+GENERATED = {"row_hash": ("text", "md5(payload::text)")}
+RAW_COLUMNS = [*(name for name, _ in RAW_STAGE), "row_hash"]
 NULL = "\\N"
 _BR_DATE = re.compile(r"^(\d{2})/(\d{2})/(\d{4})")
 BIGINT_MAX = 2**63 - 1
@@ -152,8 +153,6 @@ class PageStager:
                 page.quarantined.append((None, "no referencia", kept))
                 continue
             referencia = copy_value(str(referencia))
-            text = dumps(row)
-            digest = hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
             bad: list[str] = []
             try:
                 moment = row.get("referencia_data")
@@ -162,7 +161,7 @@ class PageStager:
                 moment, bad = NULL, ["referencia_data"]
             ativo = row.get("ativo")
             ativo = NULL if ativo is None else to_text(ativo)
-            values = [referencia, moment, ativo, digest, copy_value(text)]
+            values = [referencia, moment, ativo, copy_value(dumps(row))]
             get = row.get
             for name, source, converter in self.fields:
                 value = get(source)

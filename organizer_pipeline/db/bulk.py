@@ -61,22 +61,34 @@ class Stage:
     transaction; the caller commits."""
 
     def __init__(
-        self, conn: Any, name: str, columns: Sequence[tuple[str, str]], *, uncompressed: Sequence[str] = ()
+        self,
+        conn: Any,
+        name: str,
+        columns: Sequence[tuple[str, str]],
+        *,
+        generated: Mapping[str, tuple[str, str]] | None = None,
+        uncompressed: Sequence[str] = (),
     ):
-        """`uncompressed`: wide columns kept out of line without compression — the stage is read once, so
-        compressing there only doubles the work the target table does anyway."""
+        """`generated`: column -> (type, trusted SQL over the copied columns) computed by the server while
+        the COPY streams (e.g. a content hash). `uncompressed`: wide columns kept out of line without
+        compression — the stage is read once, so compressing it only doubles the target table's work."""
         self.conn, self.name = conn, name
         self.columns = [column for column, _ in columns]
         self.rows = 0
-        definition = sql.SQL(", ").join(
+        definitions = [
             sql.SQL("{} {}").format(sql.Identifier(column), sql.SQL(type_name))
             for column, type_name in columns
-        )
+        ] + [
+            sql.SQL("{} {} GENERATED ALWAYS AS ({}) STORED").format(
+                sql.Identifier(column), sql.SQL(type_name), sql.SQL(expression)
+            )
+            for column, (type_name, expression) in (generated or {}).items()
+        ]
         with conn.cursor() as cur:
             cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
             cur.execute(
                 sql.SQL("CREATE TEMP TABLE {} ({}, _ord bigserial) ON COMMIT DROP").format(
-                    sql.Identifier(name), definition
+                    sql.Identifier(name), sql.SQL(", ").join(definitions)
                 )
             )
             for column in uncompressed:
