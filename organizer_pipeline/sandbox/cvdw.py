@@ -461,14 +461,17 @@ def _json(body: dict[str, Any], status: int) -> Response:
 
 def create_app(
     n_reservas: int = 600,
-    start: str = "2023-10-01",
+    start: str | None = None,
     days: int = 240,
     email: str = "sandbox@example.com",
     token: str = "sandbox-token",
     cache_pages: bool = False,
     **faults: Any,
 ) -> Starlette:
-    """The simulator as an ASGI app; `app.state.simulator` gives tests the data set and counters."""
+    """The simulator as an ASGI app; `app.state.simulator` gives tests the data set and counters.
+    `start` unset: the data set ends today (what `organizer up` serves, so the schedule finds rows)."""
+    if start is None:
+        start = (datetime.now() - timedelta(days=days - 1)).strftime("%Y-%m-%d")
     simulator = Simulator(Dataset(n_reservas, start, days), Faults(**faults), email, token, cache_pages)
     app = Starlette(
         routes=[
@@ -494,7 +497,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--reservas", type=int, default=600)
-    parser.add_argument("--start", default="2023-10-01")
+    parser.add_argument("--start", help="first day of the data (default: so that the data end today)")
     parser.add_argument("--days", type=int, default=240)
     parser.add_argument("--cache-pages", action="store_true")
     args = parser.parse_args(argv)

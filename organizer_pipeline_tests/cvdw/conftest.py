@@ -34,6 +34,7 @@ def simulator() -> Iterator[Callable[..., tuple[Simulator, str]]]:
     with contextlib.ExitStack() as stack:
 
         def start(**knobs) -> tuple[Simulator, str]:
+            knobs.setdefault("start", "2023-10-01")  # tests read fixed 2024 windows
             app = create_app(**knobs)
             root = stack.enter_context(serve_in_thread(app))
             return app.state.simulator, f"{root}/api/v1/cvdw"
