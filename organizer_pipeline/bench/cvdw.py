@@ -42,6 +42,7 @@ from organizer_pipeline.db.bulk import copy_value
 from organizer_pipeline.db.embedded import free_port
 from organizer_pipeline.db.engine import _engine, ensure_database, get_engine, warehouse_url
 from organizer_pipeline.errors import OrganizerError
+from organizer_pipeline.resources import jsoncodec
 from organizer_pipeline.resources.cvdw import CvdwClient
 
 SCRATCH_DB = "organizer_bench_cvdw"
@@ -115,12 +116,14 @@ def page_params(number: int) -> dict[str, object]:
 
 
 def bare_pages(base: str) -> Iterator[dict]:
-    """The limit's fetch loop: requests + json, nothing else."""
+    """The limit's fetch loop: requests + the same JSON codec as ours, nothing else."""
     session = requests.Session()
     session.headers.update({"email": EMAIL, "token": TOKEN})
     number = 1
     while True:
-        body = session.get(f"{base}/reservas", params=page_params(number), timeout=60).json()
+        body = jsoncodec.loads(
+            session.get(f"{base}/reservas", params=page_params(number), timeout=60).content
+        )
         yield body
         if number >= int(body["total_de_paginas"] or 0):
             return
@@ -277,7 +280,10 @@ def run(args: argparse.Namespace) -> int:
         ours_s, ours_rows, rss = measure_ours(base, url)
         fetch_s, limit_s, limit_rows = measure_limit(base, url)
         a, b = ours_rows / ours_s, limit_rows / limit_s
-        print(f"rows: {args.rows} reservas, 80 fields, 500/page, one date window, rate limit off")
+        print(
+            f"rows: {args.rows} reservas, 80 fields, 500/page, one date window, rate limit off; "
+            f"JSON codec {jsoncodec.NAME} (ours and the limit alike)"
+        )
         print(f"(a) ours, API -> raw + core upserted: {a:,.0f} rows/s ({ours_s:.1f} s)")
         print(f"    bare fetch only:                  {limit_rows / fetch_s:,.0f} rows/s ({fetch_s:.1f} s)")
         print(f"(b) limit, bare fetch + COPY jsonb:   {b:,.0f} rows/s ({limit_s:.1f} s)")

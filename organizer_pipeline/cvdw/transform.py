@@ -9,7 +9,6 @@ quarantined with the column names (raw keeps it whole). Unknown fields are simpl
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 
 from organizer_pipeline.cvdw.endpoints import Endpoint
 from organizer_pipeline.db.bulk import copy_value
+from organizer_pipeline.resources import jsoncodec
 
 RAW_STAGE = [
     ("referencia", "text"),
@@ -46,7 +46,7 @@ def to_text(value: Any) -> str:
     if isinstance(value, str):
         return copy_value(value)
     if isinstance(value, (dict, list)):
-        return copy_value(json.dumps(value, ensure_ascii=False))
+        return copy_value(jsoncodec.dumps(value))
     return str(value)
 
 
@@ -133,7 +133,7 @@ class StagedPage:
 
 def dumps(row: dict[str, Any]) -> str:
     """The row's JSON as stored (compact, UTF-8). PostgreSQL jsonb cannot hold \\u0000: dropped."""
-    text = json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+    text = jsoncodec.dumps(row)
     return text.replace("\\u0000", "") if "\\u0000" in text else text
 
 

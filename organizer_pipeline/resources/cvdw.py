@@ -17,6 +17,7 @@ import requests
 
 from organizer_pipeline import settings
 from organizer_pipeline.errors import ConfigError
+from organizer_pipeline.resources import jsoncodec
 from organizer_pipeline.resources.http import ApiClient, RateLimiter, RetryPolicy
 
 PAGE_SIZE = 500
@@ -70,7 +71,7 @@ class CvdwApi(ApiClient):
             response.cvdw_page = Page(1, 0, 0, [])  # type: ignore[attr-defined]
             return None
         try:
-            body = response.json()
+            body = jsoncodec.loads(response.content)
         except ValueError:
             body = None
         if isinstance(body, dict) and body.get("Response") == "Too many requests":

@@ -92,3 +92,22 @@ def test_bad_values_are_quarantined_and_checks_fail_on_bad_data(simulator, engin
     assert not outcomes["row_count_matches_api"].passed
     assert outcomes["referencia_unique"].passed
     assert negative["referencia"] != bad["referencia"]
+
+
+def test_json_codec_gives_the_same_text_with_or_without_orjson(monkeypatch):
+    from organizer_pipeline.resources import jsoncodec
+
+    row = {
+        "referencia": "1",
+        "nome": "Jardim das Águas & Cia",
+        "valor": 150000.5,
+        "big": 2**70,
+        "lista": [1, None],
+    }
+    fast = (jsoncodec.dumps(row), jsoncodec.loads(b'{"a": 18446744073709551616, "b": "\\u00e9"}'))
+    monkeypatch.setattr(jsoncodec, "orjson", None)
+    assert (jsoncodec.dumps(row), jsoncodec.loads(b'{"a": 18446744073709551616, "b": "\\u00e9"}')) == fast
+    assert (
+        fast[0]
+        == '{"referencia":"1","nome":"Jardim das Águas & Cia","valor":150000.5,"big":1180591620717411303424,"lista":[1,null]}'
+    )
