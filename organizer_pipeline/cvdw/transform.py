@@ -1,9 +1,9 @@
 """From API rows to stored rows, in one pass over each decoded page.
 
 Each row becomes one COPY line of the stage: referencia, referencia_data, ativo, the row's JSON, then the
-typed core columns of the endpoint table (the content hash is computed by the server, see GENERATED). Typing follows the contract's quirks: zero
-dates (`0000-00-00 …`) and empty strings are "no value", numbers arrive as JSON numbers or numeric strings,
-`/unidades` dates are DD/MM/YYYY. A value that does not convert is stored as NULL in core and the row is
+typed core columns of the endpoint table (the content hash is computed by the server, see GENERATED).
+Typing follows the contract's quirks: zero dates (`0000-00-00 …`) and empty strings are "no value", numbers
+arrive as JSON numbers or numeric strings, `/unidades` dates are DD/MM/YYYY. A value that does not convert is stored as NULL in core and the row is
 quarantined with the column names (raw keeps it whole). Unknown fields are simply not typed: they stay in raw.
 """
 
