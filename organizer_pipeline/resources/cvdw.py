@@ -65,6 +65,9 @@ class CvdwApi(ApiClient):
     deciding that needs the decoded body); the decoded Page rides on the response object."""
 
     api_name = "CVDW"
+    # CV blocks a client that goes over 20 requests/minute and says "try again within a minute": after a
+    # block nobody calls for this long (only when the client-side limiter is on).
+    rate_limit_pause = 60.0
 
     def classify(self, response: requests.Response) -> str | None:
         if response.status_code == 204:
@@ -75,6 +78,7 @@ class CvdwApi(ApiClient):
         except ValueError:
             body = None
         if isinstance(body, dict) and body.get("Response") == "Too many requests":
+            self.limiter.push_back(self.rate_limit_pause)
             return f"rate limited (HTTP {response.status_code}, 'Too many requests')"
         reason = super().classify(response)
         if reason is not None or response.status_code >= 400:
@@ -154,6 +158,7 @@ class CvdwClient(dg.ConfigurableResource):
     retry_base_delay_seconds: float = 2.0
     retry_max_delay_seconds: float = 90.0
     timeout_seconds: float = 40.0
+    rate_limit_pause_seconds: float = 60.0  # wait after CV's 'Too many requests' before the next call
 
     def resolved_base_url(self) -> str:
         base = self.base_url or settings.env("CVDW_BASE_URL")
@@ -175,7 +180,7 @@ class CvdwClient(dg.ConfigurableResource):
         rate = self.max_requests_per_minute
         if rate is None:
             rate = settings.env_float("CVDW_MAX_REQUESTS_PER_MINUTE")
-        return CvdwApi(
+        api = CvdwApi(
             self.resolved_base_url(),
             headers={
                 "email": email,
@@ -191,3 +196,5 @@ class CvdwClient(dg.ConfigurableResource):
                 max_delay=self.retry_max_delay_seconds,
             ),
         )
+        api.rate_limit_pause = self.rate_limit_pause_seconds
+        return api

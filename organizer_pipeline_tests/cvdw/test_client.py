@@ -108,3 +108,13 @@ def test_organizer_cvdw_ping(simulator, monkeypatch, capsys):
     monkeypatch.setenv("CVCRM_API_TOKEN", "wrong")
     assert cli.main(["cvdw", "ping"]) == 2
     assert "CVCRM_API_TOKEN" in capsys.readouterr().err
+
+
+def test_a_too_many_requests_body_pauses_every_caller(simulator):
+    _, base_url = simulator(too_many_every=2, too_many_status=200)
+    api = fast_client(base_url, max_requests_per_minute=6000, rate_limit_pause_seconds=0.4).get_api()
+    started = time.monotonic()
+    api.get_page("/unidades", 1, page_size=1)  # request 1 answers, 2 is blocked, 3 answers after the pause
+    api.get_page("/unidades", 1, page_size=1)
+    assert api.stats.retries == 1 and api.stats.rate_limit_wait_seconds >= 0.35
+    assert time.monotonic() - started >= 0.35
