@@ -187,16 +187,12 @@ def measure_limit(base: str, url: URL) -> tuple[float, float, int]:
                     f"{copy_value(str(row['referencia']))}\t{row['referencia_data']}\t{copy_value(dumps(row))}\n"
                     for row in body["dados"]
                 )
-                cur.copy_expert("COPY bench_limit FROM STDIN", _reader(text))
+                cur.copy_expert("COPY bench_limit FROM STDIN", io.StringIO(text))
         conn.commit()
         copy_seconds = time.monotonic() - started
     finally:
         conn.close()
     return fetch_seconds, copy_seconds, fetched
-
-
-def _reader(text: str) -> io.StringIO:
-    return io.StringIO(text)
 
 
 PEER_SCRIPT = """
