@@ -1,14 +1,13 @@
 """`cvdw_changes`: between the 4-hourly runs, ask each endpoint cheaply whether anything changed and load
 only what did.
 
-A probe is one request of one row with `a_partir_data_referencia` = one second after the newest
-`referencia_data` seen (rows come sorted ascending, so that row is the oldest change); only when something
-changed, a second one-row request for the last page gives the newest change. The cursor keeps the newest
-`referencia_data` per endpoint; the run covers the days from the oldest to the newest change."""
+A probe is one request of one row with `a_partir_data_referencia` = the newest `referencia_data` seen (rows
+come sorted ascending); when more than one row matches, a second one-row request for the last page gives
+the newest. The run covers the days from the oldest to the newest change, for the changed endpoints only."""
 
 import hashlib
 import json
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import dagster as dg
 
@@ -28,10 +27,8 @@ def _moment(value: object) -> datetime | None:
         return None
 
 
-def probe(api: CvdwApi, endpoint: Endpoint, last_seen: str | None) -> tuple[datetime, datetime] | None:
-    """(oldest, newest) `referencia_data` after `last_seen`, or None when nothing changed."""
-    since = _moment(last_seen)
-    since = since + timedelta(seconds=1) if since else None
+def probe(api: CvdwApi, endpoint: Endpoint, since: datetime | None) -> tuple[datetime, datetime, int] | None:
+    """(oldest, newest `referencia_data`, rows) of the rows at or after `since`; None when there are none."""
     first = api.get_page(endpoint.path, 1, since=since, page_size=1)
     if not first.rows:
         return None
@@ -42,22 +39,30 @@ def probe(api: CvdwApi, endpoint: Endpoint, last_seen: str | None) -> tuple[date
     newest = _moment((last.rows or first.rows)[-1].get("referencia_data"))
     if newest is None:
         return None
-    return oldest or newest, newest
+    return oldest or newest, newest, first.total_rows
 
 
-def plan(api: CvdwApi, cursor: dict[str, str]) -> tuple[dict[str, str], dict[str, tuple[date, date]]]:
-    """The next cursor and, per changed endpoint, the day range to load. An endpoint seen for the first time
-    only sets its baseline (the schedule and backfills cover history)."""
+def plan(api: CvdwApi, cursor: dict[str, list]) -> tuple[dict[str, list], dict[str, tuple[date, date]]]:
+    """The next cursor and, per changed endpoint, the day range to load.
+
+    The cursor keeps, per endpoint, the newest `referencia_data` seen and how many rows were at or after it.
+    The probe is inclusive (timestamps have one-second resolution, so a row changed in the same second as the
+    newest one must not be missed): a newer timestamp or more rows at/after it means something changed. An
+    endpoint seen for the first time only sets its baseline (the schedule and backfills cover history)."""
     next_cursor = dict(cursor)
     changed: dict[str, tuple[date, date]] = {}
     for endpoint in ENDPOINTS:
-        found = probe(api, endpoint, cursor.get(endpoint.name))
+        previous = cursor.get(endpoint.name)
+        since = _moment(previous[0]) if previous else None
+        found = probe(api, endpoint, since)
         if found is None:
             continue
-        oldest, newest = found
-        next_cursor[endpoint.name] = newest.strftime(WIRE_FORMAT)
-        if endpoint.name in cursor:
+        oldest, newest, rows = found
+        if previous and (since is None or newest > since or rows > previous[1]):
             changed[endpoint.name] = (oldest.date(), newest.date())
+        if since is None or newest > since:  # count the rows at the new newest, as the next probe will
+            rows = (probe(api, endpoint, newest) or found)[2]
+        next_cursor[endpoint.name] = [newest.strftime(WIRE_FORMAT), rows]
     return next_cursor, changed
 
 

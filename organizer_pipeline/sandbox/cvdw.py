@@ -11,7 +11,7 @@ API does.
 Knobs (`create_app(**knobs)`): n_reservas, start ("YYYY-MM-DD"), days, email, token; faults counted per
 data request — rate_limit (requests per rate_window seconds, then the 'Too many requests' body),
 too_many_every / too_many_status, error_every / error_status, slow_every / slow_seconds, malformed_every,
-empty_status (200 or 204), zero_totals."""
+empty_status (200 or 204), zero_totals, live_changes_every (seconds between simulated edits)."""
 
 from __future__ import annotations
 
@@ -328,6 +328,7 @@ class Faults:
     malformed_every: int = 0
     empty_status: int = 200
     zero_totals: bool = False  # envelope totals 0 while rows come back (seen on real /demandas pages)
+    live_changes_every: float = 0.0  # seconds between simulated edits in CV (0: the data set stays still)
 
 
 class Simulator:
@@ -340,6 +341,19 @@ class Simulator:
         self.requests = 0  # authenticated data requests, the fault counter
         self.recent: deque[float] = deque()
         self.lock = threading.Lock()
+        self.last_change = time.monotonic()
+        self.changes = 0
+
+    def live_change(self) -> None:
+        """Like people using CV: every `live_changes_every` seconds one reserva is cancelled and deactivated
+        (its referencia_data moves to now), which is what the change sensor and the 4-hourly runs pick up."""
+        every = self.faults.live_changes_every
+        if every <= 0 or time.monotonic() - self.last_change < every or not self.dataset.n:
+            return
+        self.last_change = time.monotonic()
+        index = (self.changes * 7919) % self.dataset.n
+        self.changes += 1
+        self.dataset.update("reservas", index, ativo="N", situacao="Cancelada", idsituacao=14)
 
     def _every(self, n: int, k: int) -> bool:
         return k > 0 and n % k == 0
@@ -376,6 +390,7 @@ class Simulator:
             )
         if self._every(number, f.slow_every):
             await asyncio.sleep(f.slow_seconds)
+        self.live_change()
         params = await _params(request)
         problem = _validate(params)
         if problem:
@@ -484,6 +499,11 @@ def create_app(
     )
     app.state.simulator = simulator
     return app
+
+
+def create_demo_app() -> Starlette:
+    """What `organizer up` serves without credentials: data ending today, one reserva edited per minute."""
+    return create_app(live_changes_every=60.0)
 
 
 def main(argv: list[str] | None = None) -> None:
