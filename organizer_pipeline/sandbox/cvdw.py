@@ -11,7 +11,7 @@ API does.
 Knobs (`create_app(**knobs)`): n_reservas, start ("YYYY-MM-DD"), days, email, token; faults counted per
 data request — rate_limit (requests per rate_window seconds, then the 'Too many requests' body),
 too_many_every / too_many_status, error_every / error_status, slow_every / slow_seconds, malformed_every,
-empty_status (200 or 204), zero_totals, live_changes_every (seconds between simulated edits)."""
+empty_status (200 or 204), zero_totals, live_changes_every (seconds between simulated edits), retry_after."""
 
 from __future__ import annotations
 
@@ -329,6 +329,7 @@ class Faults:
     empty_status: int = 200
     zero_totals: bool = False  # envelope totals 0 while rows come back (seen on real /demandas pages)
     live_changes_every: float = 0.0  # seconds between simulated edits in CV (0: the data set stays still)
+    retry_after: float = 0.0  # Retry-After header on rate-limit answers (unconfirmed that CV sends one)
 
 
 class Simulator:
@@ -377,9 +378,9 @@ class Simulator:
                 self.recent.append(now)
         f = self.faults
         if over_limit or self._every(number, f.too_many_every):
-            return Response(
-                TOO_MANY, status_code=429 if over_limit else f.too_many_status, media_type="application/json"
-            )
+            headers = {"Retry-After": f"{f.retry_after:g}"} if f.retry_after else None
+            status = 429 if over_limit else f.too_many_status
+            return Response(TOO_MANY, status_code=status, headers=headers, media_type="application/json")
         if self._every(number, f.error_every):
             return _json(
                 {

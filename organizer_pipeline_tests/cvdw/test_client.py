@@ -118,3 +118,12 @@ def test_a_too_many_requests_body_pauses_every_caller(simulator):
     api.get_page("/unidades", 1, page_size=1)
     assert api.stats.retries == 1 and api.stats.rate_limit_wait_seconds >= 0.35
     assert time.monotonic() - started >= 0.35
+
+
+def test_retry_after_is_honoured(simulator):
+    _, base_url = simulator(too_many_every=2, retry_after=0.5)
+    api = fast_client(base_url).get_api()  # backoff alone would wait at most 0.05 s
+    api.get_page("/unidades", 1, page_size=1)
+    started = time.monotonic()
+    api.get_page("/unidades", 1, page_size=1)
+    assert time.monotonic() - started >= 0.45 and api.stats.retries == 1
