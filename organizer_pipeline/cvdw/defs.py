@@ -2,4 +2,18 @@
 
 import dagster as dg
 
-defs = dg.Definitions()
+from organizer_pipeline.cvdw.assets import ASSETS
+from organizer_pipeline.cvdw.schedules import cvdw_every_4h, cvdw_sync
+from organizer_pipeline.cvdw.sensors import cvdw_changes
+from organizer_pipeline.resources.cvdw import CvdwClient
+
+defs = dg.Definitions(
+    assets=ASSETS,
+    jobs=[cvdw_sync],
+    schedules=[cvdw_every_4h],
+    sensors=[cvdw_changes],
+    resources={
+        # Secrets stay environment references (resolved when a run starts, shown as EnvVar in the UI).
+        "cvdw": CvdwClient(email=dg.EnvVar("CVCRM_API_EMAIL"), token=dg.EnvVar("CVCRM_API_TOKEN")),
+    },
+)

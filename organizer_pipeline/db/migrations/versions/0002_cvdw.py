@@ -67,6 +67,15 @@ CORE_TABLES = {
         idunidade bigint, unidade text, cliente text, corretor text, valor_contrato numeric(16,2),
         motivo_distrato text,
     """,
+    "repasses": """
+        idrepasse bigint, idreserva bigint, situacao text, idempreendimento bigint, empreendimento text,
+        unidade text, cliente text, banco text, valor_financiado numeric(16,2), valor_contrato numeric(16,2),
+        data_venda timestamp, data_repasse timestamp,
+    """,
+    "atendimentos": """
+        idatendimento bigint, protocolo text, situacao text, idempreendimento bigint, empreendimento text,
+        idcliente bigint, cliente text, assunto text, data_cad timestamp, data_conclusao timestamp,
+    """,
 }
 
 
@@ -114,14 +123,62 @@ def upgrade() -> None:
             nome text,
             regiao text,
             unidades_total integer,
+            unidades_disponiveis integer,
             first_seen_at timestamptz NOT NULL DEFAULT now(),
             updated_at timestamptz NOT NULL DEFAULT now()
+        )
+        """
+    )
+    # No CVDW endpoint either: the distinct `tipologia` of each empreendimento's unidades.
+    op.execute(
+        """
+        CREATE TABLE core.tipologias (
+            idempreendimento bigint NOT NULL,
+            tipologia text NOT NULL,
+            unidades_total integer NOT NULL,
+            area_privativa_media numeric(12,2),
+            valor_medio numeric(16,2),
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (idempreendimento, tipologia)
+        )
+        """
+    )
+    # What the API said about each window we read: the row-count check compares stored rows with it.
+    op.execute(
+        """
+        CREATE TABLE raw.cvdw_sync_windows (
+            id bigserial PRIMARY KEY,
+            endpoint text NOT NULL,
+            window_start timestamp,  -- NULL: read from the beginning (full read)
+            window_end timestamp,
+            total_de_registros integer NOT NULL,
+            rows_fetched integer NOT NULL,
+            pages integer NOT NULL,
+            run_id text,
+            synced_at timestamptz NOT NULL DEFAULT now()
+        )
+        """
+    )
+    op.execute("CREATE INDEX cvdw_sync_windows_endpoint_idx ON raw.cvdw_sync_windows (endpoint, synced_at)")
+    # Rows that could not be used as they came, with the reason; the row itself is still kept in raw.
+    op.execute(
+        """
+        CREATE TABLE raw.cvdw_quarantine (
+            id bigserial PRIMARY KEY,
+            endpoint text NOT NULL,
+            referencia text,
+            row_hash text NOT NULL,
+            reason text NOT NULL,
+            payload jsonb NOT NULL,
+            seen_at timestamptz NOT NULL DEFAULT now(),
+            UNIQUE (endpoint, row_hash)
         )
         """
     )
 
 
 def downgrade() -> None:
+    op.execute("DROP TABLE IF EXISTS raw.cvdw_quarantine, raw.cvdw_sync_windows, core.tipologias")
     op.execute("DROP TABLE IF EXISTS core.empreendimentos, core.unidades_situacao_diaria")
     for table in CORE_TABLES:
         op.execute(f"DROP TABLE IF EXISTS core.{table}")

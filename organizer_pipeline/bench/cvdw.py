@@ -1,0 +1,301 @@
+"""CVDW ingestion rows/s: our pipeline vs a bare fetch+COPY loop (the limit) and dlt's rest_api (the peer).
+
+In one run, against one simulator process serving N full reservas (80 fields, 500 per page, one date window,
+rate limit off; pages are rendered once in a warm-up pass so the server is not what is measured) and one
+scratch database on the warehouse's server (dropped afterwards):
+(a) our pipeline end to end: `sync_range` for the window — API → raw.cvdw_reservas + core.reservas, upserted;
+(b) the limit: a bare `requests` loop over the same pages + COPY of (referencia, referencia_data, payload
+    jsonb) into an unindexed table;
+(c) the peer: dlt's `rest_api` source (page-number paginator on pagina/total_de_paginas, merge on
+    referencia) into the same database, run from its own virtualenv under .organizer/ (never the project's).
+Prints each figure, a/b and a/c, and our peak RSS growth (flat as N grows: pages stream).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import psycopg2
+import requests
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+
+from organizer_pipeline import settings
+from organizer_pipeline.cvdw.endpoints import BY_NAME
+from organizer_pipeline.cvdw.sync import sync_range
+from organizer_pipeline.cvdw.transform import dumps
+from organizer_pipeline.db import migrate, urls
+from organizer_pipeline.db.bulk import copy_value
+from organizer_pipeline.db.embedded import free_port
+from organizer_pipeline.db.engine import _engine, ensure_database, get_engine, warehouse_url
+from organizer_pipeline.errors import OrganizerError
+from organizer_pipeline.resources import jsoncodec
+from organizer_pipeline.resources.cvdw import CvdwClient
+
+SCRATCH_DB = "organizer_bench_cvdw"
+FIRST, LAST = date(2024, 1, 1), date(2024, 1, 30)
+SINCE, UNTIL = "2024-01-01 00:00:00", "2024-01-30 23:59:59"
+EMAIL, TOKEN = "sandbox@example.com", "sandbox-token"
+DLT_VENV = settings.STATE_DIR / "bench-dlt-venv"
+DLT_REQUIREMENT = "dlt[postgres]==1.31.0"
+TARGETS = {"a/b": 0.8, "a/c": 4.0}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rows", type=int, default=100_000, help="reservas served by the simulator")
+    parser.add_argument("--no-peer", action="store_true", help="skip the dlt measurement")
+
+
+@contextmanager
+def scratch_database() -> Iterator[URL]:
+    url = warehouse_url().set(database=SCRATCH_DB)
+    admin = sa.create_engine(
+        urls.render(url.set(database="postgres")), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
+    )
+    drop = sa.text(f'DROP DATABASE IF EXISTS "{SCRATCH_DB}" WITH (FORCE)')
+    with admin.connect() as conn:
+        conn.execute(drop)
+    ensure_database(url)
+    migrate.upgrade(url)
+    try:
+        yield url
+    finally:
+        _engine.cache_clear()
+        with admin.connect() as conn:
+            conn.execute(drop)
+
+
+@contextmanager
+def simulator(rows: int) -> Iterator[str]:
+    """The CVDW simulator in its own process (so it never competes with us for the GIL)."""
+    port = free_port()
+    command = [sys.executable, "-m", "organizer_pipeline.sandbox.cvdw", "--port", str(port)]
+    command += ["--reservas", str(rows), "--start", "2024-01-01", "--days", "30", "--cache-pages"]
+    process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}/api/v1/cvdw"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(f"{base}/reservas", timeout=1)
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise OrganizerError("bench cvdw: the simulator did not start within 60 s") from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def page_params(number: int) -> dict[str, object]:
+    return {
+        "pagina": number,
+        "registros_por_pagina": 500,
+        "a_partir_data_referencia": SINCE,
+        "ate_data_referencia": UNTIL,
+    }
+
+
+def bare_pages(base: str) -> Iterator[dict]:
+    """The limit's fetch loop: requests + the same JSON codec as ours, nothing else."""
+    session = requests.Session()
+    session.headers.update({"email": EMAIL, "token": TOKEN})
+    number = 1
+    while True:
+        body = jsoncodec.loads(
+            session.get(f"{base}/reservas", params=page_params(number), timeout=60).content
+        )
+        yield body
+        if number >= int(body["total_de_paginas"] or 0):
+            return
+        number += 1
+
+
+class PeakRss:
+    """Samples this process's resident memory while a phase runs."""
+
+    def __init__(self) -> None:
+        self.start = self.peak = self._rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    @staticmethod
+    def _rss() -> int:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self._rss())
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+
+def measure_ours(base: str, url: URL) -> tuple[float, int, PeakRss]:
+    api = CvdwClient(base_url=base, email=EMAIL, token=TOKEN, max_requests_per_minute=0).get_api()
+    with PeakRss() as rss:
+        result, seconds = sync_range(api, get_engine(url), BY_NAME["reservas"], FIRST, LAST)
+    with get_engine(url).connect() as conn:
+        stored = conn.execute(sa.text("SELECT count(*) FROM core.reservas")).scalar_one()
+    if stored != result.rows_fetched:
+        raise OrganizerError(f"bench cvdw: our pipeline stored {stored} of {result.rows_fetched} rows")
+    return seconds, stored, rss
+
+
+def measure_limit(base: str, url: URL) -> tuple[float, float, int]:
+    """(fetch-only seconds, fetch+COPY seconds, rows)."""
+    started = time.monotonic()
+    fetched = sum(len(body["dados"]) for body in bare_pages(base))
+    fetch_seconds = time.monotonic() - started
+    conn = psycopg2.connect(urls.render(url).replace("postgresql+psycopg2", "postgresql"))
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "CREATE TABLE bench_limit (referencia text, referencia_data timestamp, payload jsonb)"
+            )
+        conn.commit()
+        started = time.monotonic()
+        with conn.cursor() as cur:
+            for body in bare_pages(base):
+                text = "".join(
+                    f"{copy_value(str(row['referencia']))}\t{row['referencia_data']}\t{copy_value(dumps(row))}\n"
+                    for row in body["dados"]
+                )
+                cur.copy_expert("COPY bench_limit FROM STDIN", io.StringIO(text))
+        conn.commit()
+        copy_seconds = time.monotonic() - started
+    finally:
+        conn.close()
+    return fetch_seconds, copy_seconds, fetched
+
+
+PEER_SCRIPT = """
+import json, sys, time
+import dlt
+from dlt.sources.rest_api import rest_api_source
+base, dsn, pipelines_dir, since, until, email, token = sys.argv[1:8]
+source = rest_api_source({
+    "client": {
+        "base_url": base + "/",
+        "headers": {"email": email, "token": token},
+        "paginator": {"type": "page_number", "page_param": "pagina", "total_path": "total_de_paginas",
+                      "base_page": 1},
+    },
+    "resources": [{
+        "name": "reservas",
+        "primary_key": "referencia",
+        "write_disposition": "merge",
+        "endpoint": {"path": "reservas", "data_selector": "dados",
+                     "params": {"registros_por_pagina": 500, "a_partir_data_referencia": since,
+                                "ate_data_referencia": until}},
+    }],
+})
+pipeline = dlt.pipeline("cvdw_bench", destination=dlt.destinations.postgres(credentials=dsn),
+                        dataset_name="dlt_bench", pipelines_dir=pipelines_dir)
+started = time.monotonic()
+pipeline.run(source)
+print(json.dumps({"seconds": time.monotonic() - started}))
+"""
+
+
+def ensure_peer() -> tuple[Path | None, str]:
+    """dlt's own virtualenv under .organizer/ (created on first use); (python, "") or (None, why not)."""
+    python = DLT_VENV / "bin" / "python"
+    if python.exists() and subprocess.run([python, "-c", "import dlt"], capture_output=True).returncode == 0:
+        return python, ""
+    try:
+        base_python = Path(sys.base_prefix) / "bin" / "python3"  # not the project venv's interpreter
+        subprocess.run([base_python, "-m", "venv", "--clear", str(DLT_VENV)], check=True, capture_output=True)
+        done = subprocess.run(
+            [python, "-m", "pip", "install", "--quiet", DLT_REQUIREMENT],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+    except (subprocess.SubprocessError, OSError) as error:
+        return None, f"could not create {DLT_VENV}: {error}"
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["pip failed"])[-1]
+        return None, f"`pip install {DLT_REQUIREMENT}` failed in {DLT_VENV}: {last}"
+    return python, ""
+
+
+def measure_peer(python: Path, base: str, url: URL) -> tuple[float, int]:
+    # dlt insists on a password in its credentials even where the server trusts loopback
+    dsn = urls.render(url.set(password=url.password or "unused")).replace("postgresql+psycopg2", "postgresql")
+    pipelines_dir = settings.STATE_DIR / "bench-dlt-pipelines"
+    done = subprocess.run(
+        [python, "-c", PEER_SCRIPT, base, dsn, str(pipelines_dir), SINCE, UNTIL, EMAIL, TOKEN],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        env={**os.environ, "RUNTIME__LOG_LEVEL": "WARNING"},
+    )
+    if done.returncode != 0:
+        raise OrganizerError(
+            f"bench cvdw: the dlt peer failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}"
+        )
+    seconds = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
+    with get_engine(url).connect() as conn:
+        stored = conn.execute(sa.text("SELECT count(*) FROM dlt_bench.reservas")).scalar_one()
+    return seconds, stored
+
+
+def run(args: argparse.Namespace) -> int:
+    peer_python, peer_problem = (None, "--no-peer") if args.no_peer else ensure_peer()
+    with scratch_database() as url, simulator(args.rows) as base:
+        warm = sum(len(body["dados"]) for body in bare_pages(base))  # renders and caches every page once
+        if warm != args.rows:
+            raise OrganizerError(f"bench cvdw: the simulator served {warm} rows, expected {args.rows}")
+        ours_s, ours_rows, rss = measure_ours(base, url)
+        fetch_s, limit_s, limit_rows = measure_limit(base, url)
+        a, b = ours_rows / ours_s, limit_rows / limit_s
+        print(
+            f"rows: {args.rows} reservas, 80 fields, 500/page, one date window, rate limit off; "
+            f"JSON codec {jsoncodec.NAME} (ours and the limit alike)"
+        )
+        print(f"(a) ours, API -> raw + core upserted: {a:,.0f} rows/s ({ours_s:.1f} s)")
+        print(f"    bare fetch only:                  {limit_rows / fetch_s:,.0f} rows/s ({fetch_s:.1f} s)")
+        print(f"(b) limit, bare fetch + COPY jsonb:   {b:,.0f} rows/s ({limit_s:.1f} s)")
+        print(f"a/b = {a / b:.2f} (target >= {TARGETS['a/b']})")
+        if peer_python is None:
+            print(f"(c) peer dlt rest_api: skipped — {peer_problem}")
+        else:
+            peer_s, peer_rows = measure_peer(peer_python, base, url)
+            c = peer_rows / peer_s
+            print(f"(c) peer, dlt rest_api merge:         {c:,.0f} rows/s ({peer_s:.1f} s, {peer_rows} rows)")
+            print(f"a/c = {a / c:.2f} (target >= {TARGETS['a/c']})")
+        growth = (rss.peak - rss.start) / 2**20
+        print(
+            f"peak RSS during (a): {rss.peak / 2**20:.0f} MB (+{growth:.0f} MB over the {rss.start / 2**20:.0f} MB before)"
+        )
+        print(
+            f"peak RSS of this process (all phases): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+        )
+    return 0
