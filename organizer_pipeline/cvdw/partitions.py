@@ -8,13 +8,25 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from organizer_pipeline import settings
+from organizer_pipeline.errors import ConfigError
 
 TIMEZONE = "America/Sao_Paulo"
 DAY_FORMAT = "%Y-%m-%d"
 
+
+def start_date() -> str:
+    """CVDW_START_DATE, checked: a typo must name the variable, not surface as a Dagster traceback."""
+    value = settings.env("CVDW_START_DATE") or "2015-01-01"
+    try:
+        datetime.strptime(value, DAY_FORMAT)
+    except ValueError:
+        raise ConfigError(f"CVDW_START_DATE must be a date like 2015-01-01, got {value!r}") from None
+    return value
+
+
 # Read when the code location loads (a partition set cannot change per run).
 daily = dg.DailyPartitionsDefinition(
-    start_date=settings.env("CVDW_START_DATE") or "2015-01-01",
+    start_date=start_date(),
     timezone=TIMEZONE,
     end_offset=1,  # today is a valid partition: the 4-hourly schedule reads it
 )

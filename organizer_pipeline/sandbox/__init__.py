@@ -27,7 +27,7 @@ SIMULATORS: dict[str, Simulator] = {
     for sim in (
         Simulator(
             "cvdw",
-            "organizer_pipeline.sandbox.cvdw:create_app",
+            "organizer_pipeline.sandbox.cvdw:create_demo_app",
             ("CVCRM_API_EMAIL", "CVCRM_API_TOKEN"),
             lambda root: {
                 "CVDW_BASE_URL": f"{root}/api/v1/cvdw",

@@ -123,10 +123,10 @@ def test_a_recent_sync_keeps_unchanged_cvdw_data_fresh(db_url, engine):
             )
         )
         conn.execute(
-            sa.text("create table if not exists raw.cvdw_sync_windows (id bigserial, synced_at timestamptz)")
-        )
-        conn.execute(
-            sa.text("insert into raw.cvdw_sync_windows (synced_at) values (now() - interval '2 hours')")
+            sa.text(
+                "insert into raw.cvdw_sync_windows (endpoint, total_de_registros, rows_fetched, pages, synced_at)"
+                " values ('reservas', 0, 0, 1, now() - interval '2 hours')"
+            )
         )
     result = health.check_cvdw_freshness(engine)
     assert result.ok and 1.9 < result.value < 2.1
