@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from organizer_pipeline import settings
@@ -241,6 +242,8 @@ def run_everything(dagster_port: int | None, web_port: int | None, host: str | N
             start_hotmart_trickle(supervisor, env, web_url)
         ready_web = wait_for_http(f"{web_url}/health", 60)
         ready_dagster = wait_for_http(f"http://{dagster_host}:{dagster_port}/server_info", 180)
+        if ready_dagster and "cvdw" in simulated:
+            launch_first_cvdw_sync(f"http://{dagster_host}:{dagster_port}")
         print(
             f"\n  Dagster UI : http://{dagster_host}:{dagster_port}{'' if ready_dagster else '  (still starting)'}"
             f"\n  Web app    : {web_url}  (health {web_url}/health, dashboard {web_url}/dashboard)"
@@ -287,6 +290,50 @@ def set_cvdw_pool_limit(env: dict[str, str]) -> None:
     if result.returncode != 0:
         lines = (result.stderr or result.stdout).strip().splitlines()
         raise OrganizerError(f"dagster instance: {lines[-1] if lines else 'failed'} (check DAGSTER_PG_URL)")
+
+
+LAUNCH_RUN = """
+mutation($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on InvalidStepError { invalidStepKey }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}"""
+
+
+def launch_first_cvdw_sync(dagster_url: str) -> None:
+    """Sandbox demo: what `cvdw_every_4h` does, once now, through the daemon's queue like any UI launch, so a
+    newcomer sees CVDW data (and the KPIs built on it) without waiting for the next scheduled hour."""
+    import requests
+
+    from organizer_pipeline.cvdw import partitions
+
+    yesterday, today = partitions.yesterday_and_today(datetime.now(UTC))
+    tags = partitions.range_tags(partitions.clamp(yesterday), today) | {"organizer/trigger": "organizer up"}
+    params = {
+        "selector": {
+            "repositoryLocationName": "organizer_pipeline",
+            "repositoryName": "__repository__",
+            "jobName": "cvdw_sync",
+        },
+        "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
+        "runConfigData": {},
+    }
+    try:
+        answer = requests.post(
+            f"{dagster_url}/graphql", json={"query": LAUNCH_RUN, "variables": {"params": params}}, timeout=60
+        ).json()
+        outcome = answer["data"]["launchRun"]
+    except (requests.RequestException, ValueError, KeyError, TypeError) as error:
+        log.warning("cvdw: could not launch the first sandbox sync (%s); the schedule will run it", error)
+        return
+    if outcome["__typename"] == "LaunchRunSuccess":
+        log.info("cvdw: first sandbox sync queued (run %s): yesterday and today", outcome["run"]["runId"])
+    else:
+        log.warning("cvdw: first sandbox sync not launched: %s", outcome)
 
 
 def start_hotmart_trickle(supervisor: Supervisor, env: dict[str, str], web_url: str) -> None:

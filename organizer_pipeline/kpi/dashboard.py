@@ -140,7 +140,11 @@ def hotmart_figure(data: DashboardData) -> Figure:
         [gross, net],
         "Receita Hotmart (BRL) por dia",
         yaxis={"tickprefix": "R$ "},
-        xaxis={"type": "date", "tickformat": "%d/%m/%Y"},
+        xaxis={
+            "type": "date",
+            "tickformat": "%d/%m/%Y",
+            "dtick": 86_400_000,
+        },  # one tick per day, never repeated
     )
 
 

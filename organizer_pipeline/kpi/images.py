@@ -10,6 +10,7 @@ import atexit
 import base64
 import concurrent.futures
 import importlib.metadata
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -34,6 +35,9 @@ def _start_server() -> None:
 
     with _lock:
         if not _server_started:
+            # Its browser wrapper logs INFO from __del__ at interpreter exit, after logging has shut down.
+            for name in ("choreographer", "logistro", "kaleido"):
+                logging.getLogger(name).setLevel(logging.WARNING)
             kaleido.start_sync_server(silence_warnings=True)
             atexit.register(kaleido.stop_sync_server, silence_warnings=True)
             _server_started = True
