@@ -20,6 +20,7 @@ from organizer_pipeline.db import migrate, urls
 from organizer_pipeline.db.embedded import default_server, free_port
 from organizer_pipeline.db.engine import DAGSTER_DB, WAREHOUSE_DB, check_connection, ensure_database
 from organizer_pipeline.errors import OrganizerError
+from organizer_pipeline.processes import wait_for_http
 
 log = logging.getLogger("organizer.up")
 
@@ -86,20 +87,6 @@ def _signal_group(process: subprocess.Popen, sig: int) -> None:
         os.killpg(process.pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def wait_for_http(url: str, timeout: float) -> bool:
-    import requests
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=2).status_code < 500:
-                return True
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    return False
 
 
 def prepare_database(env: dict[str, str]) -> bool:

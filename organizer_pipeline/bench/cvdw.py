@@ -42,6 +42,7 @@ from organizer_pipeline.db.bulk import copy_value
 from organizer_pipeline.db.embedded import free_port
 from organizer_pipeline.db.engine import _engine, ensure_database, get_engine, warehouse_url
 from organizer_pipeline.errors import OrganizerError
+from organizer_pipeline.processes import wait_for_http
 from organizer_pipeline.resources import jsoncodec
 from organizer_pipeline.resources.cvdw import CvdwClient
 
@@ -87,15 +88,8 @@ def simulator(rows: int) -> Iterator[str]:
     process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}/api/v1/cvdw"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"{base}/reservas", timeout=1)
-                break
-            except requests.ConnectionError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise OrganizerError("bench cvdw: the simulator did not start within 60 s") from None
-                time.sleep(0.2)
+        if not wait_for_http(f"{base}/reservas", 60, process):
+            raise OrganizerError("bench cvdw: the simulator did not start within 60 s")
         yield base
     finally:
         os.killpg(process.pid, signal.SIGTERM)

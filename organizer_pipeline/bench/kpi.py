@@ -34,6 +34,7 @@ from organizer_pipeline.db.engine import _engine, ensure_database, get_engine, w
 from organizer_pipeline.errors import OrganizerError
 from organizer_pipeline.kpi import build, synthetic
 from organizer_pipeline.kpi.views import VIEWS, KpiView
+from organizer_pipeline.processes import wait_for_http
 
 SCRATCH_DB = "organizer_bench_kpi"
 TARGETS = {"refresh_ratio": 2.0, "dashboard_p95_ms": 300.0}
@@ -113,16 +114,9 @@ def web_server(url: URL) -> Iterator[str]:
     )
     root = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{root}/health", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise OrganizerError(f"organizer web did not start: {process.stderr.read().decode()[-500:]}")
-            time.sleep(0.2)
+        if not wait_for_http(f"{root}/health", 60, process):
+            process.terminate()
+            raise OrganizerError(f"organizer web did not start: {process.communicate()[1].decode()[-500:]}")
         yield root
     finally:
         process.terminate()

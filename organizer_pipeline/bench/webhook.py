@@ -29,7 +29,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import psycopg2
-import requests
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
@@ -38,6 +37,7 @@ from organizer_pipeline.db.embedded import free_port
 from organizer_pipeline.db.engine import _engine, ensure_database, warehouse_url
 from organizer_pipeline.errors import OrganizerError
 from organizer_pipeline.hotmart.inbox import INSERT_INBOX, libpq_dsn
+from organizer_pipeline.processes import wait_for_http
 from organizer_pipeline.sandbox import hotmart as generator
 
 SCRATCH_DB = "organizer_bench_webhook"
@@ -105,15 +105,8 @@ def web_app(url: URL, hottok: str, workers: int) -> Iterator[WebApp]:
     process = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
     root = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"{root}/health", timeout=1)
-                break
-            except requests.ConnectionError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise OrganizerError("bench webhook: `organizer web` did not start within 60 s") from None
-                time.sleep(0.2)
+        if not wait_for_http(f"{root}/health", 60, process):
+            raise OrganizerError("bench webhook: `organizer web` did not start within 60 s")
         yield WebApp(root, process)
     finally:
         try:

@@ -7,7 +7,6 @@ import logging
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 import requests
@@ -17,6 +16,7 @@ from organizer_pipeline.db import urls
 from organizer_pipeline.db.embedded import free_port
 from organizer_pipeline.logs import configure_logging
 from organizer_pipeline.ops.alerts import FailedRun, handle_failed_run
+from organizer_pipeline.processes import wait_for_http
 from organizer_pipeline_tests.ops.helpers import purchase_payload, seed_hotmart
 
 EMAIL = "Carla.Mendes@example.net"
@@ -100,14 +100,7 @@ def test_web_app_logs_no_secret_or_email(db_url, tmp_path):
         )
         try:
             root = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    requests.get(f"{root}/health", timeout=2)
-                    break
-                except requests.ConnectionError:
-                    assert time.monotonic() < deadline, "web app did not start"
-                    time.sleep(0.3)
+            assert wait_for_http(f"{root}/health", 60), "web app did not start"
             payload = purchase_payload(EMAIL, "Carla Mendes", CPF, "HP078")
             for hottok in (SECRETS["HOTMART_HOTTOK"], "wrong-" + SECRETS["HOTMART_HOTTOK"]):
                 requests.post(
