@@ -34,13 +34,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from organizer_pipeline import settings
+from organizer_pipeline.bench.common import scratch_database
 from organizer_pipeline.cvdw.endpoints import BY_NAME
 from organizer_pipeline.cvdw.sync import sync_range
 from organizer_pipeline.cvdw.transform import dumps
-from organizer_pipeline.db import migrate, urls
+from organizer_pipeline.db import urls
 from organizer_pipeline.db.bulk import copy_value
 from organizer_pipeline.db.embedded import free_port
-from organizer_pipeline.db.engine import _engine, ensure_database, get_engine, warehouse_url
+from organizer_pipeline.db.engine import get_engine
 from organizer_pipeline.errors import OrganizerError
 from organizer_pipeline.processes import wait_for_http
 from organizer_pipeline.resources import jsoncodec
@@ -58,25 +59,6 @@ TARGETS = {"a/b": 0.8, "a/c": 4.0}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rows", type=int, default=100_000, help="reservas served by the simulator")
     parser.add_argument("--no-peer", action="store_true", help="skip the dlt measurement")
-
-
-@contextmanager
-def scratch_database() -> Iterator[URL]:
-    url = warehouse_url().set(database=SCRATCH_DB)
-    admin = sa.create_engine(
-        urls.render(url.set(database="postgres")), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
-    )
-    drop = sa.text(f'DROP DATABASE IF EXISTS "{SCRATCH_DB}" WITH (FORCE)')
-    with admin.connect() as conn:
-        conn.execute(drop)
-    ensure_database(url)
-    migrate.upgrade(url)
-    try:
-        yield url
-    finally:
-        _engine.cache_clear()
-        with admin.connect() as conn:
-            conn.execute(drop)
 
 
 @contextmanager
@@ -263,7 +245,7 @@ def measure_peer(python: Path, base: str, url: URL) -> tuple[float, int]:
 
 def run(args: argparse.Namespace) -> int:
     peer_python, peer_problem = (None, "--no-peer") if args.no_peer else ensure_peer()
-    with scratch_database() as url, simulator(args.rows) as base:
+    with scratch_database(SCRATCH_DB) as url, simulator(args.rows) as base:
         warm = sum(len(body["dados"]) for body in bare_pages(base))  # renders and caches every page once
         if warm != args.rows:
             raise OrganizerError(f"bench cvdw: the simulator served {warm} rows, expected {args.rows}")

@@ -12,10 +12,10 @@ import time
 from contextlib import ExitStack
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine import Engine
 
-from organizer_pipeline.db import migrate, urls
-from organizer_pipeline.db.engine import ensure_database, get_engine, warehouse_url
+from organizer_pipeline.bench.common import scratch_database
+from organizer_pipeline.db.engine import get_engine
 from organizer_pipeline.enrichment.brevo_sync import DEFAULT_EVENT_LISTS, BrevoSync, parse_rules
 from organizer_pipeline.enrichment.enrich import build_profiles
 from organizer_pipeline.errors import OrganizerError
@@ -58,24 +58,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 
-def scratch_database() -> URL:
-    url = urls.with_database(warehouse_url(), BENCH_DB)
-    ensure_database(url)
-    migrate.upgrade(url)
-    return url
-
-
-def drop_database(url: URL) -> None:
-    from organizer_pipeline.db.engine import _engine
-
-    _engine.cache_clear()
-    admin = sa.create_engine(
-        urls.render(url.set(database="postgres")), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
-    )
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)'))
-
-
 def one_mode(engine: Engine, args: argparse.Namespace, concurrency: int) -> dict[str, float]:
     with engine.begin() as conn:
         conn.execute(RESET)
@@ -112,15 +94,12 @@ def one_mode(engine: Engine, args: argparse.Namespace, concurrency: int) -> dict
 
 
 def run(args: argparse.Namespace) -> int:
-    url = scratch_database()
-    try:
+    with scratch_database(BENCH_DB) as url:
         engine = get_engine(url)
         figures = {
             "sequential": one_mode(engine, args, 1),
             f"concurrency_{args.concurrency}": one_mode(engine, args, args.concurrency),
         }
-    finally:
-        drop_database(url)
     calls_per_contact = figures["sequential"]["brevo_calls"] / args.contacts
     ceiling = BREVO_REQUESTS_PER_SECOND * 60 / calls_per_contact
     if args.json:

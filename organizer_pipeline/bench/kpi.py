@@ -25,12 +25,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import requests
-import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 
-from organizer_pipeline.db import migrate, urls
+from organizer_pipeline.bench.common import scratch_database
+from organizer_pipeline.db import urls
 from organizer_pipeline.db.embedded import free_port
-from organizer_pipeline.db.engine import _engine, ensure_database, get_engine, warehouse_url
+from organizer_pipeline.db.engine import get_engine
 from organizer_pipeline.errors import OrganizerError
 from organizer_pipeline.kpi import build, synthetic
 from organizer_pipeline.kpi.views import VIEWS, KpiView
@@ -47,29 +47,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--units", type=int, default=30_000, help="generated units (snapshots: 3 days/month)")
     parser.add_argument("--requests", type=int, default=200, help="GETs per endpoint for the latency figures")
     parser.add_argument("--keep", action="store_true", help=f"keep the scratch database {SCRATCH_DB}")
-
-
-@contextmanager
-def scratch_database(keep: bool) -> Iterator[URL]:
-    """A migrated database next to the warehouse: the bench never touches real data."""
-    url = warehouse_url().set(database=SCRATCH_DB)
-    admin = sa.create_engine(
-        urls.render(url.set(database="postgres")), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
-    )
-
-    def drop() -> None:
-        _engine.cache_clear()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{SCRATCH_DB}" WITH (FORCE)'))
-
-    drop()
-    ensure_database(url)
-    migrate.upgrade(url)
-    try:
-        yield url
-    finally:
-        if not keep:
-            drop()
 
 
 def bare_sql(view: KpiView) -> str:
@@ -144,7 +121,7 @@ def p95(values: list[float]) -> float:
 
 def run(args: argparse.Namespace) -> int:
     size = synthetic.Size(reservas=args.reservas, hotmart_sales=args.hotmart, units=args.units)
-    with scratch_database(args.keep) as url:
+    with scratch_database(SCRATCH_DB, keep=args.keep) as url:
         engine = get_engine(url)
         started = time.perf_counter()
         synthetic.generate(engine, size)

@@ -12,8 +12,8 @@ import uuid
 
 import sqlalchemy as sa
 
-from organizer_pipeline.db import migrate, urls
-from organizer_pipeline.db.engine import ensure_database, get_engine, warehouse_url
+from organizer_pipeline.bench.common import scratch_database
+from organizer_pipeline.db.engine import get_engine
 from organizer_pipeline.ops.maintenance import delete_older_than, retention_cutoff
 
 FILL = sa.text(
@@ -38,11 +38,7 @@ def _fill(engine, rows: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    server = warehouse_url()
-    url = urls.with_database(server, f"bench_ops_{uuid.uuid4().hex[:8]}")
-    ensure_database(url)
-    try:
-        migrate.upgrade(url)
+    with scratch_database(f"bench_ops_{uuid.uuid4().hex[:8]}") as url:
         engine = get_engine(url)
         cutoff = retention_cutoff(30)
 
@@ -66,11 +62,6 @@ def run(args: argparse.Namespace) -> int:
             ).rowcount
         peer_seconds = time.perf_counter() - started
         engine.dispose()
-    finally:
-        admin = sa.create_engine(urls.render(server.set(database="postgres")), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'drop database if exists "{url.database}" with (force)'))
-        admin.dispose()
     assert ours == peer == args.rows, (ours, peer)
     print(f"rows deleted            : {ours} (of {args.rows + args.rows // 10}; the recent 10% kept)")
     print(

@@ -32,9 +32,9 @@ import psycopg2
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from organizer_pipeline.db import migrate, urls
+from organizer_pipeline.bench.common import scratch_database
+from organizer_pipeline.db import urls
 from organizer_pipeline.db.embedded import free_port
-from organizer_pipeline.db.engine import _engine, ensure_database, warehouse_url
 from organizer_pipeline.errors import OrganizerError
 from organizer_pipeline.hotmart.inbox import INSERT_INBOX, libpq_dsn
 from organizer_pipeline.processes import wait_for_http
@@ -60,25 +60,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tick", type=float, default=10.0, help="sensor interval of the end-to-end phase (s)"
     )
-
-
-@contextmanager
-def scratch_database() -> Iterator[URL]:
-    """A migrated database next to the warehouse, dropped afterwards: the bench never writes real data."""
-    url = warehouse_url().set(database=SCRATCH_DB)
-    admin = sa.create_engine(
-        urls.render(url.set(database="postgres")), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
-    )
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{SCRATCH_DB}" WITH (FORCE)'))
-    ensure_database(url)
-    migrate.upgrade(url)
-    try:
-        yield url
-    finally:
-        _engine.cache_clear()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{SCRATCH_DB}" WITH (FORCE)'))
 
 
 @dataclass
@@ -266,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
     sample = bodies[: args.limit_events]
     rounds = []  # (receiver req/s, 16-connection limit) measured back to back: the box's load drifts
     latencies: list[float] = []
-    with scratch_database() as url:
+    with scratch_database(SCRATCH_DB) as url:
         limit_1 = insert_rate(url, sample, 1)
         with web_app(url, hottok, args.workers) as web:
             post_load(web.root, hottok, warmup, 10)  # workers import, pools connect
