@@ -4,27 +4,14 @@ import io
 import pytest
 import requests
 
-from organizer_pipeline.db import urls
-from organizer_pipeline.kpi import api_query, build
-from organizer_pipeline.sandbox.server import serve_in_thread
-from organizer_pipeline.web.app import create_app
-from organizer_pipeline_tests.kpi import fixture
+from organizer_pipeline.kpi import api_query
 
 TOKEN = "kpi-test-token"
 
 
-@pytest.fixture
-def web(db_url, monkeypatch):
+@pytest.fixture(autouse=True)
+def api_token(monkeypatch):
     monkeypatch.setenv("ORGANIZER_API_TOKEN", TOKEN)
-    with serve_in_thread(create_app(urls.render(db_url))) as root:
-        yield root
-
-
-@pytest.fixture
-def filled(engine):
-    fixture.insert(engine)
-    build.build_all(engine)
-    return engine
 
 
 def api(root, path, token=TOKEN, **params):

@@ -6,27 +6,10 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from organizer_pipeline.db import urls
 from organizer_pipeline.kpi import build
-from organizer_pipeline.sandbox.server import serve_in_thread
 from organizer_pipeline.settings import PROJECT_ROOT
-from organizer_pipeline.web.app import create_app
-from organizer_pipeline_tests.kpi import fixture
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
-
-
-@pytest.fixture
-def web(db_url):
-    with serve_in_thread(create_app(urls.render(db_url))) as root:
-        yield root
-
-
-@pytest.fixture
-def filled(engine):
-    fixture.insert(engine)
-    build.build_all(engine)
-    return engine
 
 
 def get(root, path, **kwargs):
