@@ -15,7 +15,8 @@ from organizer_pipeline import settings
 from organizer_pipeline.db import migrate, urls
 from organizer_pipeline.db.embedded import EmbeddedPostgres, free_port
 
-TEMPLATE_DB = "organizer_test_template"
+# One template per test session: sessions of several checkouts may share one server (DATABASE_URL).
+TEMPLATE_DB = f"organizer_test_template_{uuid.uuid4().hex[:8]}"
 
 
 def _admin(url: URL) -> Engine:
@@ -56,13 +57,14 @@ def pg_server() -> Iterator[URL]:
 
 
 @pytest.fixture(scope="session")
-def template_url(pg_server: URL) -> URL:
+def template_url(pg_server: URL) -> Iterator[URL]:
     url = create_database(pg_server, TEMPLATE_DB)
     migrate.upgrade(url)
     from organizer_pipeline.db.engine import _engine
 
     _engine.cache_clear()  # a template must have no open connections
-    return url
+    yield url
+    drop_database(pg_server, TEMPLATE_DB)
 
 
 @pytest.fixture
