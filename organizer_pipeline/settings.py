@@ -47,8 +47,8 @@ ENV_VARS: dict[str, tuple[str | None, str]] = {
     "DAGSTER_WEB_HOST": ("127.0.0.1", "Dagster UI bind address."),
     "DAGSTER_WEB_PORT": ("3000", "Dagster UI port."),
     # MCP server (`organizer mcp`, /mcp)
-    "ORGANIZER_MCP_PII": (None, "1 = MCP answers show buyers' names, e-mails, phones, documents. Unset: masked."),
-    "ORGANIZER_MCP_RATE_PER_MINUTE": ("120", "Requests per minute per token on /mcp (shared by all workers)."),
+    "ORGANIZER_MCP_PII": (None, "1 = MCP answers show buyers' personal data. Unset: masked."),
+    "ORGANIZER_MCP_RATE_PER_MINUTE": ("120", "Requests per minute per token on /mcp (all workers)."),
     # Operations
     "AUDIT_LOG_RETENTION_DAYS": ("30", "Days of ops.audit_log kept by the daily clean-up."),
     "ALERT_WEBHOOK_URL": (None, "Where run-failure alerts are POSTed (JSON). Unset: no alerts."),

@@ -95,7 +95,7 @@ def parse(text: str, today: date | None = None) -> Period:
         first, _, last = text.partition("..")
         period = Period(_month(first.strip(), original), _month(last.strip(), original))
         if period.start > period.end:
-            raise PeriodError(f"período inválido {original[:40]!r}: o início vem depois do fim")
+            raise PeriodError(f"período inválido {original[:40]!r}: o início vem depois do fim; use {FORMS}")
         if period.months > MAX_MONTHS:
             raise PeriodError(f"período de {period.months} meses: o máximo é {MAX_MONTHS}")
         return period

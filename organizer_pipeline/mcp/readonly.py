@@ -18,9 +18,10 @@ ROW_CAP = 1_000  # most rows any tool answer carries (kpi_query's limit, and eve
 
 
 @contextlib.contextmanager
-def read_only(engine: Engine, timeout_ms: int = STATEMENT_TIMEOUT_MS) -> Iterator[Connection]:
+def read_only(engine: Engine, timeout_ms: int | None = None) -> Iterator[Connection]:
     """A connection inside `BEGIN; SET TRANSACTION READ ONLY; SET LOCAL statement_timeout`, always rolled back:
     PostgreSQL itself refuses any write (INSERT/UPDATE/DELETE/DDL, nextval) made through it."""
+    timeout_ms = timeout_ms or STATEMENT_TIMEOUT_MS
     with engine.connect() as conn:
         transaction = conn.begin()
         try:
@@ -39,7 +40,7 @@ class ReadOnlyDb:
     `begin()` (a write) is refused unless a `writer` engine is given: only perfis_buscar passes one, for the
     embedding's cost line in ai.llm_calls that the enrichment search records for the daily budget."""
 
-    def __init__(self, engine: Engine, writer: Engine | None = None, timeout_ms: int = STATEMENT_TIMEOUT_MS):
+    def __init__(self, engine: Engine, writer: Engine | None = None, timeout_ms: int | None = None):
         self._engine, self._writer, self._timeout_ms = engine, writer, timeout_ms
         self._stack = contextlib.ExitStack()
         self._conn: Connection | None = None

@@ -30,8 +30,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from organizer_pipeline.errors import OrganizerError
 from organizer_pipeline.kpi.views import VIEWS, KpiView
-from organizer_pipeline.mcp import periods, tools
-from organizer_pipeline.mcp.readonly import ROW_CAP, STATEMENT_TIMEOUT_MS, ReadOnlyDb, read_only
+from organizer_pipeline.mcp import periods, readonly, tools
+from organizer_pipeline.mcp.readonly import ROW_CAP, ReadOnlyDb, read_only
 from organizer_pipeline.ops.audit import audit
 from organizer_pipeline.privacy import redact
 from organizer_pipeline.resources.http import ApiError
@@ -75,7 +75,8 @@ ProjectRef = Annotated[
 def _database_message(error: sa.exc.DBAPIError) -> str:
     code = getattr(error.orig, "pgcode", None)
     if code == "57014":  # query_canceled: the statement timeout
-        return f"a consulta passou do limite de {STATEMENT_TIMEOUT_MS // 1000} s; restrinja o período ou o filtro"
+        limit = readonly.STATEMENT_TIMEOUT_MS / 1000
+        return f"a consulta passou do limite de {limit:g} s; restrinja o período ou o filtro"
     if code == "25006":  # read_only_sql_transaction
         return "escrita recusada: as ferramentas MCP são somente leitura"
     lines = str(error.orig or error).strip().splitlines()
@@ -420,5 +421,5 @@ def build_server(engine: EngineSource, transport: str) -> MCPServer:
                 mime_type="text/markdown",
             )
         )
-    server.middleware.extend([AuditTrail(engine, transport, names), OneLineErrors()])
+    server.middleware.extend([OneLineErrors(), AuditTrail(engine, transport, names)])  # outermost first
     return server
