@@ -51,10 +51,13 @@ class ReadOnlyDb:
     def __exit__(self, *exc_info: object) -> None:
         self._stack.close()
 
-    def connect(self) -> contextlib.nullcontext[Connection]:
+    def connection(self) -> Connection:
         if self._conn is None:
             self._conn = self._stack.enter_context(read_only(self._engine, self._timeout_ms))
-        return contextlib.nullcontext(self._conn)
+        return self._conn
+
+    def connect(self) -> contextlib.nullcontext[Connection]:
+        return contextlib.nullcontext(self.connection())
 
     def begin(self):
         if self._writer is None:

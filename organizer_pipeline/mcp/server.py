@@ -266,12 +266,16 @@ def build_server(engine: EngineSource, transport: str) -> MCPServer:
 
         return register
 
-    def read(work: Callable[[Connection], T]) -> T:
+    def borrow(work: Callable[[ReadOnlyDb], T], *, cost_accounting: bool = False) -> T:
         def run() -> T:
-            with read_only(engine()) as conn:
-                return work(conn)
+            current = engine()
+            with ReadOnlyDb(current, writer=current if cost_accounting else None) as db:
+                return work(db)
 
         return _guarded(run)
+
+    def read(work: Callable[[Connection], T]) -> T:
+        return borrow(lambda db: work(db.connection()))
 
     @tool(
         annotations=READ_ONLY,
@@ -382,12 +386,7 @@ def build_server(engine: EngineSource, transport: str) -> MCPServer:
         ],
         n: Annotated[int, Field(ge=1, le=50, description="Quantos perfis, 1..50.")] = 10,
     ) -> tools.ProfileSearch:
-        def run() -> tools.ProfileSearch:
-            current = engine()
-            with ReadOnlyDb(current, writer=current) as db:
-                return tools.perfis_buscar(db, texto, n)
-
-        return _guarded(run)
+        return borrow(lambda db: tools.perfis_buscar(db, texto, n), cost_accounting=True)
 
     @tool(
         annotations=READ_ONLY,
@@ -395,11 +394,7 @@ def build_server(engine: EngineSource, transport: str) -> MCPServer:
         "inbox, CVDW), o backlog do inbox de webhooks Hotmart e a atualidade do CVDW medidos agora.",
     )
     def saude() -> tools.Health:
-        def run() -> tools.Health:
-            with ReadOnlyDb(engine()) as db:
-                return tools.saude(db)
-
-        return _guarded(run)
+        return borrow(tools.saude)
 
     server.add_resource(
         FunctionResource.from_function(

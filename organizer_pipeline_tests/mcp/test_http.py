@@ -132,3 +132,23 @@ def test_budget_is_per_token_and_shared_between_workers(db_url, engine, monkeypa
     with engine.connect() as conn:
         keys = conn.execute(sa.text("SELECT token_sha256 FROM ops.mcp_rate_limits")).scalars().all()
     assert keys == [ratelimit.token_key(TOKEN)] and TOKEN not in keys[0]
+
+
+def test_budget_refills_at_its_rate_and_zero_means_unlimited(engine):
+    assert [ratelimit.take(engine, "t1", 2).allowed for _ in range(3)] == [True, True, False]
+    assert ratelimit.take(engine, "t2", 2).allowed  # another token, another bucket
+    with engine.begin() as conn:  # 30 s later: one request's worth (2/min) is back, not more
+        conn.execute(
+            sa.text(
+                "UPDATE ops.mcp_rate_limits SET updated_at = updated_at - interval '30 s' WHERE token_sha256 = :k"
+            ),
+            {"k": ratelimit.token_key("t1")},
+        )
+    assert [ratelimit.take(engine, "t1", 2).allowed for _ in range(2)] == [True, False]
+    assert all(ratelimit.take(engine, "t1", 0).allowed for _ in range(5))
+
+
+def test_oversized_body_is_refused(web):
+    headers = {**MCP_HEADERS, "Authorization": f"Bearer {TOKEN}"}
+    body = {"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"_meta": {"pad": "x" * 300_000}}}
+    assert requests.post(f"{web}/mcp", json=body, headers=headers, timeout=10).status_code == 413
