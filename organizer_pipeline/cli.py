@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "organizer_pipeline.hotmart.cli",
     "organizer_pipeline.enrichment.cli",
     "organizer_pipeline.kpi.cli",
+    "organizer_pipeline.mcp.cli",
     "organizer_pipeline.ops.cli",
     "organizer_pipeline.sandbox.cli",
     "organizer_pipeline.bench.cli",

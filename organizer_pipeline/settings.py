@@ -46,6 +46,9 @@ ENV_VARS: dict[str, tuple[str | None, str]] = {
     "ORGANIZER_WEB_URL": (None, "Public URL of the web app (dashboard links). Default: http://host:port."),
     "DAGSTER_WEB_HOST": ("127.0.0.1", "Dagster UI bind address."),
     "DAGSTER_WEB_PORT": ("3000", "Dagster UI port."),
+    # MCP server (`organizer mcp`, /mcp)
+    "ORGANIZER_MCP_PII": (None, "1 = MCP answers show buyers' personal data. Unset: masked."),
+    "ORGANIZER_MCP_RATE_PER_MINUTE": ("120", "Requests per minute per token on /mcp (all workers)."),
     # Operations
     "AUDIT_LOG_RETENTION_DAYS": ("30", "Days of ops.audit_log kept by the daily clean-up."),
     "ALERT_WEBHOOK_URL": (None, "Where run-failure alerts are POSTed (JSON). Unset: no alerts."),

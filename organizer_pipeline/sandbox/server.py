@@ -19,10 +19,11 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 @contextmanager
-def serve_in_thread(app, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Yields the root URL (http://127.0.0.1:PORT) while the app serves; stops it on exit."""
+def serve_in_thread(app, host: str = "127.0.0.1", port: int = 0, lifespan: str = "off") -> Iterator[str]:
+    """Yields the root URL (http://127.0.0.1:PORT) while the app serves; stops it on exit. `lifespan="on"`
+    runs the app's startup/shutdown (the web app's /mcp needs it)."""
     sock = _bind(host, port)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

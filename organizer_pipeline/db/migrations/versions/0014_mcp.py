@@ -1,8 +1,11 @@
-"""Organizer MCP support objects (issue 12).
+"""Organizer MCP support objects (issue 12): the per-token request budget of /mcp, shared by every web
+worker (a token bucket per token, one row each; the token itself is never stored, only its SHA-256).
 
 Revision ID: 0014_mcp
 Revises: 0013_platform
 """
+
+from alembic import op
 
 revision = "0014_mcp"
 down_revision = "0013_platform"
@@ -11,8 +14,17 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.execute(
+        """
+        CREATE TABLE ops.mcp_rate_limits (
+            token_sha256 text PRIMARY KEY,
+            tokens       double precision NOT NULL,
+            allowed      boolean NOT NULL,
+            updated_at   timestamptz NOT NULL DEFAULT now()
+        )
+        """
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.execute("DROP TABLE IF EXISTS ops.mcp_rate_limits")
