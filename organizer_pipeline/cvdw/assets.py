@@ -26,6 +26,16 @@ def _check_specs(name: str, endpoint: Endpoint) -> list[dg.AssetCheckSpec]:
     ]
 
 
+def check_result(outcome: checks.Outcome) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=outcome.name,
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity.WARN if outcome.warn_only else dg.AssetCheckSeverity.ERROR,
+        description=outcome.description,
+        metadata=outcome.metadata,
+    )
+
+
 def build_endpoint_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
     """The asset of one CVDW endpoint: reads the run's partition range as date windows, upserts raw + core,
     reports counts, and evaluates its checks on what it stored."""
@@ -56,28 +66,12 @@ def build_endpoint_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
         yield dg.MaterializeResult(metadata=result.metadata(api, seconds))
         with engine.connect() as conn:
             for outcome in checks.evaluate(conn, endpoint, context.run_id):
-                yield dg.AssetCheckResult(
-                    check_name=outcome.name,
-                    passed=outcome.passed,
-                    severity=dg.AssetCheckSeverity.WARN if outcome.warn_only else dg.AssetCheckSeverity.ERROR,
-                    description=outcome.description,
-                    metadata=outcome.metadata,
-                )
+                yield check_result(outcome)
 
     return _asset
 
 
 ENDPOINT_ASSETS = [build_endpoint_asset(endpoint) for endpoint in ENDPOINTS]
-
-
-def _check_result(outcome: checks.Outcome) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        check_name=outcome.name,
-        passed=outcome.passed,
-        severity=dg.AssetCheckSeverity.WARN if outcome.warn_only else dg.AssetCheckSeverity.ERROR,
-        description=outcome.description,
-        metadata=outcome.metadata,
-    )
 
 
 def build_derived_asset(table: derived.DerivedTable) -> dg.AssetsDefinition:
@@ -110,7 +104,7 @@ def build_derived_asset(table: derived.DerivedTable) -> dg.AssetsDefinition:
         )
         with engine.connect() as conn:
             for check in table.checks:
-                yield _check_result(check.evaluate(conn))
+                yield check_result(check.evaluate(conn))
 
     return _asset
 

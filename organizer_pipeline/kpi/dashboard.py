@@ -146,24 +146,23 @@ def prosoluto_figure(data: DashboardData) -> Figure:
     rows = data.prosoluto_monthly
     months = [row["mes"].strftime("%m/%Y") for row in rows]
     share = [queries.ratio(row["valor_prosoluto"], row["vgv_com_condicoes"]) for row in rows]
+    bars = [
+        {
+            "type": "bar",
+            "x": months,
+            "y": [float(row[column]) for row in rows],
+            "name": name,
+            "marker": {"color": color},
+            "hovertemplate": name + " R$ %{y:,.2f}<extra></extra>",
+        }
+        for column, name, color in (
+            ("valor_prosoluto", "Pró-soluto", COLORS[2]),
+            ("valor_financiado", "Financiado", COLORS[0]),
+        )
+    ]
     return _figure(
         [
-            {
-                "type": "bar",
-                "x": months,
-                "y": [float(row["valor_prosoluto"]) for row in rows],
-                "name": "Pró-soluto",
-                "marker": {"color": COLORS[2]},
-                "hovertemplate": "Pró-soluto R$ %{y:,.2f}<extra></extra>",
-            },
-            {
-                "type": "bar",
-                "x": months,
-                "y": [float(row["valor_financiado"]) for row in rows],
-                "name": "Financiado",
-                "marker": {"color": COLORS[0]},
-                "hovertemplate": "Financiado R$ %{y:,.2f}<extra></extra>",
-            },
+            *bars,
             {
                 "type": "scatter",
                 "mode": "lines+markers",

@@ -149,25 +149,28 @@ VSO_SQL = """
            sum(estoque_inicial) FILTER (WHERE mes = first_mes) AS estoque_inicial
     FROM months GROUP BY idempreendimento ORDER BY max(empreendimento)
 """
-# The month's VSO for all empreendimentos (total rows) or one; estoque_fonte tells a reconstructed month.
-VSO_MONTHLY_SQL = """
+# Months of a monthly view with total rows: the total rows, or one empreendimento's rows.
+MONTHS_OF_TOTAL_OR_PROJECT = """
+    WHERE (CAST(:start AS date) IS NULL OR mes >= :start)
+      AND (CAST(:end AS date) IS NULL OR mes <= :end)
+      AND CASE WHEN CAST(:emp AS bigint) IS NULL THEN total ELSE NOT total AND idempreendimento = :emp END
+    GROUP BY mes ORDER BY mes
+"""
+# The month's VSO for all empreendimentos or one; estoque_fonte tells a reconstructed month.
+VSO_MONTHLY_SQL = (
+    """
     SELECT mes, max(estoque_fonte) AS estoque_fonte, sum(vendidas) AS vendidas, sum(distratos) AS distratos,
            sum(estoque_inicial) AS estoque_inicial, sum(lancadas) AS lancadas
-    FROM kpi.vso_mensal
-    WHERE (CAST(:start AS date) IS NULL OR mes >= :start)
-      AND (CAST(:end AS date) IS NULL OR mes <= :end)
-      AND CASE WHEN CAST(:emp AS bigint) IS NULL THEN total ELSE NOT total AND idempreendimento = :emp END
-    GROUP BY mes ORDER BY mes
-"""
-PROSOLUTO_SQL = """
+    FROM kpi.vso_mensal"""  # noqa: S608 - constant fragments
+    + MONTHS_OF_TOTAL_OR_PROJECT
+)
+PROSOLUTO_SQL = (
+    """
     SELECT mes, sum(vgv_com_condicoes) AS vgv_com_condicoes, sum(valor_prosoluto) AS valor_prosoluto,
            sum(valor_financiado) AS valor_financiado
-    FROM kpi.prosoluto_mensal
-    WHERE (CAST(:start AS date) IS NULL OR mes >= :start)
-      AND (CAST(:end AS date) IS NULL OR mes <= :end)
-      AND CASE WHEN CAST(:emp AS bigint) IS NULL THEN total ELSE NOT total AND idempreendimento = :emp END
-    GROUP BY mes ORDER BY mes
-"""
+    FROM kpi.prosoluto_mensal"""  # noqa: S608 - constant fragments
+    + MONTHS_OF_TOTAL_OR_PROJECT
+)
 SELL_OUT_SQL = """
     SELECT idempreendimento, empreendimento, estoque, vendas_liquidas_3m, meses_para_vender
     FROM kpi.estoque_empreendimento WHERE (CAST(:emp AS bigint) IS NULL OR idempreendimento = :emp)

@@ -3,25 +3,20 @@ through declarative automation, materializable with no partition argument, check
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import date
-from pathlib import Path
 
 import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from organizer_pipeline import settings
 from organizer_pipeline.cvdw.assets import DERIVED_ASSETS, ENDPOINT_ASSETS
 from organizer_pipeline.cvdw.partitions import range_tags
 from organizer_pipeline.db import urls
-from organizer_pipeline.db.engine import ensure_database
 from organizer_pipeline.definitions import defs
 from organizer_pipeline.kpi.assets import ASSETS as KPI_ASSETS
 from organizer_pipeline.kpi.defs import kpi_automation
 from organizer_pipeline.resources.warehouse import Warehouse
+from organizer_pipeline_tests.cvdw.conftest import dagster_cli, run_count
 from organizer_pipeline_tests.kpi import fixture
 
 DERIVED = {"empreendimentos", "tipologias", "prosoluto"}
@@ -190,22 +185,19 @@ def test_series_table_only_takes_normalised_names(engine):
 @pytest.mark.slow
 def test_dagster_cli_materializes_a_derived_table_without_a_partition(engine, db_url, tmp_path):
     fixture.insert(engine)
-    dagster_url = urls.normalize(os.environ["DAGSTER_PG_URL"])
-    ensure_database(dagster_url)
-    root = settings.PROJECT_ROOT
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(root),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
-    }
-    completed = subprocess.run(
-        [str(Path(sys.executable).with_name("dagster")), "asset", "materialize", "-m", "organizer_pipeline.definitions",
-         "--select", "empreendimentos,prosoluto"],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
+    completed, dagster_url = dagster_cli(
+        [
+            "asset",
+            "materialize",
+            "-m",
+            "organizer_pipeline.definitions",
+            "--select",
+            "empreendimentos,prosoluto",
+        ],
+        tmp_path,
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM core.empreendimentos")).scalar_one() == 2
         assert conn.execute(sa.text("SELECT count(*) FROM core.prosoluto")).scalar_one() == 4
-    with sa.create_engine(urls.render(dagster_url), poolclass=sa.pool.NullPool).connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM runs")).scalar_one() == 1
+    assert run_count(dagster_url) == 1
