@@ -121,6 +121,10 @@ def test_view_not_built_yet_is_503(web):
 def test_catalogue_lists_every_view(web):
     body = api(web, "/api/kpis").json()
     assert [v["name"] for v in body["views"]] == list(api_query.BY_NAME)
+    formulas = {v["name"]: v["formula"] for v in body["views"]}
+    assert "(vendidas - distratos) / (estoque_inicial + lancadas)" in formulas["vso_mensal"]
+    assert "valor_prosoluto / vgv_com_condicoes" in formulas["prosoluto_mensal"]
+    assert "estoque / media_mensal_3m" in formulas["estoque_empreendimento"]
 
 
 def test_statement_binds_every_value():
