@@ -70,12 +70,16 @@ WITH sales AS (
     FROM core.reservas
     WHERE ativo = 'S' AND data_venda IS NOT NULL AND idreserva IS NOT NULL
     ORDER BY idreserva, referencia
+), names AS (  -- normalise each distinct spelling once, not every row
+    SELECT n.serie, s.financiamento, s.meses_entre_parcelas
+    FROM (SELECT DISTINCT serie FROM core.reservas_condicoes) AS n
+    JOIN core.prosoluto_series AS s ON s.serie = core.normaliza_serie(n.serie)
 ), series AS (
-    SELECT c.idreserva, coalesce(s.financiamento, false) AS financiamento, c.valor, c.vencimento,
+    SELECT c.idreserva, coalesce(n.financiamento, false) AS financiamento, c.valor, c.vencimento,
            greatest(coalesce(c.parcela_quantidade, 1), 1)::bigint AS parcelas,
-           coalesce(s.meses_entre_parcelas, 1) AS meses
+           coalesce(n.meses_entre_parcelas, 1) AS meses
     FROM core.reservas_condicoes AS c
-    LEFT JOIN core.prosoluto_series AS s ON s.serie = core.normaliza_serie(c.serie)
+    LEFT JOIN names AS n ON n.serie = c.serie
     WHERE c.ativo IS DISTINCT FROM 'N' AND c.idreserva IS NOT NULL
 ), per_sale AS (
     SELECT idreserva,
@@ -190,11 +194,18 @@ def series_known(conn: Connection) -> Outcome:
     rows = conn.execute(
         sa.text(
             """
-            SELECT core.normaliza_serie(c.serie) AS serie, min(c.serie) AS exemplo, count(*) AS linhas,
+            WITH unknown AS (  -- each distinct spelling normalised once
+                SELECT n.serie, core.normaliza_serie(n.serie) AS normalizada
+                FROM (SELECT DISTINCT serie FROM core.reservas_condicoes) AS n
+                WHERE NOT EXISTS (SELECT 1 FROM core.prosoluto_series AS s
+                                  WHERE s.serie = core.normaliza_serie(n.serie))
+            )
+            SELECT u.normalizada AS serie, min(c.serie) AS exemplo, count(*) AS linhas,
                    count(DISTINCT c.idreserva) AS vendas
-            FROM core.reservas_condicoes AS c JOIN core.prosoluto AS p ON p.idreserva = c.idreserva
+            FROM core.reservas_condicoes AS c
+            JOIN unknown AS u ON u.serie IS NOT DISTINCT FROM c.serie
+            JOIN core.prosoluto AS p ON p.idreserva = c.idreserva
             WHERE c.ativo IS DISTINCT FROM 'N'
-              AND NOT EXISTS (SELECT 1 FROM core.prosoluto_series AS s WHERE s.serie = core.normaliza_serie(c.serie))
             GROUP BY 1 ORDER BY 3 DESC, 1
             """
         )
