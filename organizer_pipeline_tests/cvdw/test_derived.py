@@ -93,6 +93,31 @@ def test_automation_runs_the_derived_tables_once_after_a_partitioned_run():
         assert len(runs) == 1 and runs[0] & DERIVED == {"empreendimentos", "tipologias"}
 
 
+def test_automation_builds_derived_tables_that_were_never_built():
+    """The sensor's first tick comes after a sync (an upgrade adds `prosoluto`, the daemon starts late): eager()
+    alone would wait for the next sync; the first-build trigger requests them once, and only once."""
+    endpoints = [stub(asset.key.to_user_string()) for asset in ENDPOINT_ASSETS]
+    sensor = dg.AutomationConditionSensorDefinition(
+        "first_build_test", target=dg.AssetSelection.assets(*DERIVED_ASSETS), use_user_code_server=True
+    )
+    repository = dg.Definitions(
+        assets=[*endpoints, *DERIVED_ASSETS], sensors=[sensor], resources={"warehouse": Warehouse()}
+    ).get_repository_def()
+    with dg.instance_for_test() as instance:
+        dg.materialize(
+            endpoints, selection=["reservas", "unidades"], instance=instance, partition_key="2025-01-03"
+        )
+        cursor, requested = None, []
+        for _ in range(3):
+            context = dg.build_sensor_context(instance=instance, cursor=cursor, repository_def=repository)
+            result = sensor.evaluate_tick(context)
+            cursor = result.cursor
+            requested.append(
+                [{key.to_user_string() for key in run.asset_selection} for run in result.run_requests]
+            )
+    assert requested == [[DERIVED], [], []]
+
+
 def checks_of(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
 
