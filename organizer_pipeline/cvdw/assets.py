@@ -1,12 +1,12 @@
-"""CVDW assets: one factory over the endpoint table, plus the two tables CVDW has no endpoint for."""
+"""CVDW assets: one factory over the endpoint table, plus the tables CVDW has no endpoint for (`derived.py`)."""
 
 import warnings
 from collections.abc import Iterator
 
 import dagster as dg
-import sqlalchemy as sa
 
-from organizer_pipeline.cvdw import checks, partitions
+from organizer_pipeline.automation import EAGER_DESPITE_MISSING_PARTITIONS
+from organizer_pipeline.cvdw import checks, derived, partitions
 from organizer_pipeline.cvdw.endpoints import ENDPOINTS, Endpoint
 from organizer_pipeline.cvdw.sync import sync_range
 from organizer_pipeline.resources.cvdw import CvdwClient
@@ -24,6 +24,16 @@ def _check_specs(name: str, endpoint: Endpoint) -> list[dg.AssetCheckSpec]:
         dg.AssetCheckSpec(check, asset=name, description=description)
         for check, description, _ in checks.check_names(endpoint)
     ]
+
+
+def check_result(outcome: checks.Outcome) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=outcome.name,
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity.WARN if outcome.warn_only else dg.AssetCheckSeverity.ERROR,
+        description=outcome.description,
+        metadata=outcome.metadata,
+    )
 
 
 def build_endpoint_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
@@ -56,95 +66,50 @@ def build_endpoint_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
         yield dg.MaterializeResult(metadata=result.metadata(api, seconds))
         with engine.connect() as conn:
             for outcome in checks.evaluate(conn, endpoint, context.run_id):
-                yield dg.AssetCheckResult(
-                    check_name=outcome.name,
-                    passed=outcome.passed,
-                    severity=dg.AssetCheckSeverity.WARN if outcome.warn_only else dg.AssetCheckSeverity.ERROR,
-                    description=outcome.description,
-                    metadata=outcome.metadata,
-                )
+                yield check_result(outcome)
 
     return _asset
 
 
 ENDPOINT_ASSETS = [build_endpoint_asset(endpoint) for endpoint in ENDPOINTS]
 
-# Derived tables are rebuilt whole from core at the end of each run that loads their sources (sharing the
-# partitioning keeps them in the same run, after their sources); their partition range is not used.
-EMPREENDIMENTOS_SQL = """
-INSERT INTO core.empreendimentos AS e (referencia, idempreendimento, nome, regiao, unidades_total,
-                                       unidades_disponiveis)
-SELECT idempreendimento::text, idempreendimento, coalesce(u.nome, r.nome), r.regiao,
-       coalesce(u.total, 0), coalesce(u.disponiveis, 0)
-FROM (SELECT idempreendimento, max(empreendimento) AS nome, count(*) AS total,
-             count(*) FILTER (WHERE situacao_mapa_disponibilidade = 1) AS disponiveis
-      FROM core.unidades WHERE idempreendimento IS NOT NULL GROUP BY idempreendimento) u
-FULL JOIN (SELECT idempreendimento, max(empreendimento) AS nome, max(regiao) AS regiao
-           FROM core.reservas WHERE idempreendimento IS NOT NULL GROUP BY idempreendimento) r
-     USING (idempreendimento)
-ON CONFLICT (idempreendimento) DO UPDATE SET
-    nome = EXCLUDED.nome, regiao = EXCLUDED.regiao, unidades_total = EXCLUDED.unidades_total,
-    unidades_disponiveis = EXCLUDED.unidades_disponiveis, updated_at = now()
-WHERE (e.nome, e.regiao, e.unidades_total, e.unidades_disponiveis)
-      IS DISTINCT FROM (EXCLUDED.nome, EXCLUDED.regiao, EXCLUDED.unidades_total, EXCLUDED.unidades_disponiveis)
-"""
 
-TIPOLOGIAS_SQL = """
-WITH current AS (
-    SELECT idempreendimento, tipologia, count(*) AS unidades_total,
-           round(avg(area_privativa), 2) AS area_privativa_media, round(avg(valor), 2) AS valor_medio
-    FROM core.unidades WHERE idempreendimento IS NOT NULL AND tipologia IS NOT NULL
-    GROUP BY idempreendimento, tipologia
-), removed AS (
-    DELETE FROM core.tipologias t
-    WHERE NOT EXISTS (SELECT 1 FROM current c
-                      WHERE c.idempreendimento = t.idempreendimento AND c.tipologia = t.tipologia)
-)
-INSERT INTO core.tipologias AS t (idempreendimento, tipologia, unidades_total, area_privativa_media, valor_medio)
-SELECT * FROM current
-ON CONFLICT (idempreendimento, tipologia) DO UPDATE SET
-    unidades_total = EXCLUDED.unidades_total, area_privativa_media = EXCLUDED.area_privativa_media,
-    valor_medio = EXCLUDED.valor_medio, updated_at = now()
-WHERE (t.unidades_total, t.area_privativa_media, t.valor_medio)
-      IS DISTINCT FROM (EXCLUDED.unidades_total, EXCLUDED.area_privativa_media, EXCLUDED.valor_medio)
-"""
+def build_derived_asset(table: derived.DerivedTable) -> dg.AssetsDefinition:
+    """A table CVDW has no endpoint for: unpartitioned (a whole table, "Materialized" in the Catalog), rebuilt
+    from core once after any sync or backfill of its sources (declarative automation), then checked."""
 
-
-def _derived(name: str, deps: list[str], description: str, statement: str, table: str) -> dg.AssetsDefinition:
     @dg.asset(
-        name=name,
+        name=table.name,
         group_name=GROUP,
-        deps=deps,
-        description=description,
-        partitions_def=partitions.daily,
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=list(table.deps),
+        description=table.description,
+        automation_condition=EAGER_DESPITE_MISSING_PARTITIONS,
         kinds={"postgres"},
-        metadata={"table": table},
+        check_specs=[
+            dg.AssetCheckSpec(check.name, asset=table.name, description=check.description)
+            for check in table.checks
+        ],
+        metadata={"table": table.table},
     )
-    def _asset(warehouse: Warehouse) -> dg.MaterializeResult:
-        with warehouse.get_engine().begin() as conn:
-            changed = conn.execute(sa.text(statement)).rowcount
-            total = conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()  # noqa: S608
-        return dg.MaterializeResult(metadata={"rows_changed": changed, "rows": total})
+    def _asset(context: dg.AssetExecutionContext, warehouse: Warehouse) -> Iterator:
+        engine = warehouse.get_engine()
+        changed, rows = derived.rebuild(engine, table)
+        context.log.info(f"{table.table}: {changed} row(s) inserted or changed, {rows} in all")
+        yield dg.MaterializeResult(
+            metadata={
+                "rows_changed": changed,
+                "dagster/row_count": rows,
+                "dagster/table_name": table.table,
+            }
+        )
+        with engine.connect() as conn:
+            for check in table.checks:
+                yield check_result(check.evaluate(conn))
 
     return _asset
 
 
-empreendimentos = _derived(
-    "empreendimentos",
-    ["unidades", "reservas"],
-    "Empreendimentos (projects). CVDW has NO endpoint for them (contract §7.4): derived from core.unidades "
-    "(units, availability) and core.reservas (projects with sales but no unit rows, regiao).",
-    EMPREENDIMENTOS_SQL,
-    "core.empreendimentos",
-)
-tipologias = _derived(
-    "tipologias",
-    ["unidades"],
-    "Tipologias (unit types) per empreendimento. CVDW has NO endpoint for them: derived from the `tipologia` "
-    "of core.unidades, with unit count, mean private area and mean price.",
-    TIPOLOGIAS_SQL,
-    "core.tipologias",
-)
+DERIVED_ASSETS = [build_derived_asset(table) for table in derived.TABLES]
+empreendimentos, tipologias, prosoluto = DERIVED_ASSETS
 
-ASSETS = [*ENDPOINT_ASSETS, empreendimentos, tipologias]
+ASSETS = [*ENDPOINT_ASSETS, *DERIVED_ASSETS]

@@ -3,14 +3,16 @@
 import dagster as dg
 
 from organizer_pipeline.cvdw import partitions
-from organizer_pipeline.cvdw.assets import ASSETS
+from organizer_pipeline.cvdw.assets import ENDPOINT_ASSETS
 
 cvdw_sync = dg.define_asset_job(
     "cvdw_sync",
-    selection=dg.AssetSelection.assets(*ASSETS),
+    # Only the daily-partitioned endpoint assets: the derived tables (empreendimentos, tipologias, prosoluto) are
+    # whole tables that follow them through declarative automation, once after the run.
+    selection=dg.AssetSelection.assets(*ENDPOINT_ASSETS),
     partitions_def=partitions.daily,
-    description="Read CVDW endpoints for a day range (one run, one date window per 31 days) and rebuild "
-    "the derived tables.",
+    description="Read CVDW endpoints for a day range (one run, one date window per 31 days); the derived "
+    "tables follow by automation.",
 )
 
 

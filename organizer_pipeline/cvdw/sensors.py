@@ -12,12 +12,9 @@ from datetime import date, datetime
 import dagster as dg
 
 from organizer_pipeline.cvdw import partitions
-from organizer_pipeline.cvdw.assets import empreendimentos, tipologias
 from organizer_pipeline.cvdw.endpoints import ENDPOINTS, Endpoint
 from organizer_pipeline.cvdw.schedules import cvdw_sync
 from organizer_pipeline.resources.cvdw import WIRE_FORMAT, CvdwApi, CvdwClient
-
-DERIVED = {empreendimentos.key: {"unidades", "reservas"}, tipologias.key: {"unidades"}}
 
 
 def _moment(value: object) -> datetime | None:
@@ -79,9 +76,7 @@ def cvdw_changes(context: dg.SensorEvaluationContext, cvdw: CvdwClient) -> dg.Se
     next_cursor, changed = plan(cvdw.get_api(), cursor)
     requests = []
     if changed:
-        names = set(changed)
-        keys = [dg.AssetKey(name) for name in sorted(names)]
-        keys += [key for key, sources in DERIVED.items() if sources & names]
+        keys = [dg.AssetKey(name) for name in sorted(changed)]  # the derived tables follow by automation
         first = partitions.clamp(min(days[0] for days in changed.values()))
         last = partitions.clamp(max(days[1] for days in changed.values()))
         run_key = hashlib.sha256(json.dumps(next_cursor, sort_keys=True).encode()).hexdigest()[:16]

@@ -10,6 +10,7 @@ from datetime import timedelta
 import dagster as dg
 
 from organizer_pipeline import settings
+from organizer_pipeline.automation import EAGER_DESPITE_MISSING_PARTITIONS
 from organizer_pipeline.kpi import build, images, queries
 from organizer_pipeline.kpi import dashboard as pages
 from organizer_pipeline.kpi import formatting as fmt
@@ -17,11 +18,7 @@ from organizer_pipeline.kpi.views import BY_NAME, SCHEMA, VIEWS, KpiView
 from organizer_pipeline.resources.warehouse import Warehouse
 
 GROUP = "kpi"
-AUTOMATION = (
-    dg.AutomationCondition.eager()
-    .without(~dg.AutomationCondition.any_deps_missing())
-    .with_label("eager, even with missing upstream partitions")
-)
+AUTOMATION = EAGER_DESPITE_MISSING_PARTITIONS
 # Shown in the UI as Pass/Warn/Fail: CVDW syncs every few hours on business days, so a KPI older than half a day
 # is suspicious and one older than a day is failing. (Data-version staleness cannot say it: Dagster never derives
 # it for an unpartitioned child of a time-partitioned parent, which is what every KPI view is.)

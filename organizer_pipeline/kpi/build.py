@@ -97,7 +97,7 @@ def _create(conn: Connection, view: KpiView) -> None:
             f"CREATE UNIQUE INDEX {view.name}_key ON {view.qualified} ({columns}) NULLS NOT DISTINCT"
         )
     tag = f"[organizer kpi {'m' if view.materialized else 'v'} {view.fingerprint}]"
-    conn.exec_driver_sql(f"COMMENT ON {_kind(view)} {view.qualified} IS %s", (f"{view.description}\n{tag}",))
+    conn.exec_driver_sql(f"COMMENT ON {_kind(view)} {view.qualified} IS %s", (f"{view.comment}\n{tag}",))
 
 
 def ensure_view(conn: Connection, view: KpiView) -> str:

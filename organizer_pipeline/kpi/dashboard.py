@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from organizer_pipeline.kpi import formatting as fmt
+from organizer_pipeline.kpi import queries
 from organizer_pipeline.kpi.queries import DashboardData, Filters
 
 PLOTLY_JS_PATH = "/static/plotly.min.js"
@@ -27,13 +28,14 @@ GRID = {"gridcolor": "#ebf0f8", "zerolinecolor": "#ebf0f8", "automargin": True}
 Figure = dict[str, Any]
 
 
-def _figure(data: list[dict], title: str, **axes: dict) -> Figure:
+def _figure(data: list[dict], title: str, barmode: str = "group", **axes: dict) -> Figure:
     layout = {
         "title": {"text": title, "x": 0.01},
         "separators": ",.",  # pt-BR: decimal comma, thousands dot
         "height": 360,
         "margin": {"l": 60, "r": 30, "t": 50, "b": 50},
         "legend": {"orientation": "h", "y": -0.2},
+        "barmode": barmode,
         "colorway": COLORS,
         "paper_bgcolor": "#fff",
         "plot_bgcolor": "#fff",
@@ -105,6 +107,88 @@ def vso_figure(data: DashboardData) -> Figure:
     return _figure([bars], "VSO por empreendimento", xaxis={"type": "category"}, yaxis={"tickformat": ".0%"})
 
 
+def vso_monthly_figure(data: DashboardData) -> Figure:
+    """VSO per month; months whose stock was reconstructed from the sales history (no daily snapshot yet) are
+    drawn apart, lighter and hatched, with their own legend entry."""
+    traces = []
+    for source, name, color, pattern in (
+        ("snapshot", "Estoque da foto diária", COLORS[3], ""),
+        ("reconstruido", "Estoque reconstruído (histórico de vendas)", "#a9dfbf", "/"),
+    ):
+        rows = [row for row in data.vso_monthly if row["estoque_fonte"] == source and row["vso"] is not None]
+        traces.append(
+            {
+                "type": "bar",
+                "x": [row["mes"].strftime("%m/%Y") for row in rows],
+                "y": [float(row["vso"]) for row in rows],
+                "text": [fmt.percent(row["vso"]) for row in rows],
+                "textposition": "outside",  # a 0 % month still shows its label
+                "name": name,
+                "marker": {"color": color, "pattern": {"shape": pattern}},
+                "hovertemplate": "%{x}: %{text} (" + name.lower() + ")<extra></extra>",
+            }
+        )
+    months = sorted({row["mes"] for row in data.vso_monthly})
+    return _figure(
+        traces,
+        "VSO por mês",
+        xaxis={
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": [month.strftime("%m/%Y") for month in months],
+        },
+        yaxis={"tickformat": ".0%", "rangemode": "tozero"},
+    )
+
+
+def prosoluto_figure(data: DashboardData) -> Figure:
+    """Per sale month: what buyers pay the incorporadora directly against what banks finance, and its share."""
+    rows = data.prosoluto_monthly
+    months = [row["mes"].strftime("%m/%Y") for row in rows]
+    share = [queries.ratio(row["valor_prosoluto"], row["vgv_com_condicoes"]) for row in rows]
+    bars = [
+        {
+            "type": "bar",
+            "x": months,
+            "y": [float(row[column]) for row in rows],
+            "name": name,
+            "marker": {"color": color},
+            "hovertemplate": name + " R$ %{y:,.2f}<extra></extra>",
+        }
+        for column, name, color in (
+            ("valor_prosoluto", "Pró-soluto", COLORS[2]),
+            ("valor_financiado", "Financiado", COLORS[0]),
+        )
+    ]
+    return _figure(
+        [
+            *bars,
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "x": months,
+                "y": [None if value is None else float(value) for value in share],
+                "name": "% pró-soluto",
+                "yaxis": "y2",
+                "marker": {"color": COLORS[4]},
+                "hovertemplate": "%{y:.1%} do VGV<extra></extra>",
+            },
+        ],
+        "Pró-soluto × financiamento por mês da venda",
+        barmode="stack",
+        xaxis={"type": "category"},
+        yaxis={"tickprefix": "R$ ", "rangemode": "tozero"},
+        yaxis2={
+            "overlaying": "y",
+            "side": "right",
+            "tickformat": ".0%",
+            "tickmode": "auto",
+            "rangemode": "tozero",
+            "showgrid": False,
+        },
+    )
+
+
 def stock_figure(data: DashboardData) -> Figure:
     bars = {
         "type": "bar",
@@ -152,6 +236,8 @@ FIGURES = (
     ("chart-sales", sales_figure),
     ("chart-brokers", brokers_figure),
     ("chart-vso", vso_figure),
+    ("chart-vso-mensal", vso_monthly_figure),
+    ("chart-prosoluto", prosoluto_figure),
     ("chart-stock", stock_figure),
     ("chart-hotmart", hotmart_figure),
 )
@@ -178,6 +264,11 @@ def chart(div_id: str, figure: Figure) -> str:
     )
 
 
+def _rebuilt(data: DashboardData) -> str:
+    months = sum(1 for row in data.vso_monthly if row["estoque_fonte"] == "reconstruido")
+    return f"; {months} mês(es) com estoque reconstruído" if months else ""
+
+
 def cards(data: DashboardData) -> list[tuple[str, str, str]]:
     """(label, value, note) of the headline numbers, formatted pt-BR."""
     t = data.totals
@@ -186,7 +277,21 @@ def cards(data: DashboardData) -> list[tuple[str, str, str]]:
         ("VGV vendido", fmt.brl(t["vgv"]), "soma de valor_contrato"),
         ("Ticket médio", fmt.brl(t["ticket_medio"]), "VGV ÷ vendas"),
         ("Comissões", fmt.brl(t["comissoes"]), "comissões ativas das vendas"),
-        ("VSO", fmt.percent(t["vso"]), "(vendas − distratos) ÷ (estoque inicial + lançamentos)"),
+        (
+            "VSO",
+            fmt.percent(t["vso"]),
+            "(vendas − distratos) ÷ (estoque inicial + lançamentos)" + _rebuilt(data),
+        ),
+        (
+            "Pró-soluto",
+            fmt.percent(t["percentual_prosoluto"]),
+            f"{fmt.brl(t['prosoluto'])} pagos direto à incorporadora, do VGV das vendas com condições",
+        ),
+        (
+            "Meses para vender o estoque",
+            "–" if t["meses_para_vender"] is None else fmt.number(t["meses_para_vender"], 1),
+            "estoque atual ÷ vendas líquidas por mês dos últimos 3 meses",
+        ),
         ("Receita Hotmart", fmt.brl(t["hotmart_receita"]), "bruta, BRL, vendas aprovadas"),
         ("Reembolsos Hotmart", fmt.percent(t["hotmart_taxa_reembolso"]), "reembolsos + chargebacks ÷ vendas"),
     ]

@@ -22,7 +22,12 @@ DASHBOARD_VIEWS = (
     "vso_mensal",
     "estoque_unidades",
     "hotmart_receita_diaria",
+    "estoque_empreendimento",
+    "prosoluto_mensal",
 )
+# Added later: until their assets first run (after the next CVDW sync, or `organizer kpi refresh`), the page
+# shows everything else and a dash for these, instead of "no data yet".
+OPTIONAL_VIEWS = ("estoque_empreendimento", "prosoluto_mensal")
 TOP_BROKERS = 10
 
 
@@ -78,8 +83,11 @@ class DashboardData:
     monthly: list[dict] = field(default_factory=list)  # mes, vendas, vgv
     totals: dict[str, Any] = field(default_factory=dict)
     brokers: list[dict] = field(default_factory=list)
-    vso: list[dict] = field(default_factory=list)
+    vso: list[dict] = field(default_factory=list)  # per empreendimento over the period
+    vso_monthly: list[dict] = field(default_factory=list)  # mes, estoque_fonte, vso, …
     stock: list[dict] = field(default_factory=list)
+    sell_out: list[dict] = field(default_factory=list)  # per empreendimento: estoque, meses_para_vender
+    prosoluto_monthly: list[dict] = field(default_factory=list)
     hotmart_daily: list[dict] = field(default_factory=list)
     projects: list[dict] = field(default_factory=list)  # for the filter's drop-down
 
@@ -92,12 +100,17 @@ def _rows(conn: Connection, sql: str, params: dict[str, Any]) -> list[dict]:
     return [dict(row._mapping) for row in conn.execute(sa.text(sql), params)]
 
 
-def missing_views(conn: Connection) -> list[str]:
-    names = [view.qualified for view in VIEWS if view.name in DASHBOARD_VIEWS]
+def _absent(conn: Connection, names: list[str]) -> list[str]:
     rows = conn.execute(
         sa.text("SELECT name FROM unnest(:names) AS name WHERE to_regclass(name) IS NULL"), {"names": names}
     )
     return [row[0] for row in rows]
+
+
+def missing_views(conn: Connection) -> list[str]:
+    """The views the page cannot do without that do not exist yet."""
+    required = set(DASHBOARD_VIEWS) - set(OPTIONAL_VIEWS)
+    return _absent(conn, [view.qualified for view in VIEWS if view.name in required])
 
 
 # Every filter is a bound parameter; NULL means "no filter".
@@ -136,6 +149,33 @@ VSO_SQL = """
            sum(estoque_inicial) FILTER (WHERE mes = first_mes) AS estoque_inicial
     FROM months GROUP BY idempreendimento ORDER BY max(empreendimento)
 """
+# Months of a monthly view with total rows: the total rows, or one empreendimento's rows.
+MONTHS_OF_TOTAL_OR_PROJECT = """
+    WHERE (CAST(:start AS date) IS NULL OR mes >= :start)
+      AND (CAST(:end AS date) IS NULL OR mes <= :end)
+      AND CASE WHEN CAST(:emp AS bigint) IS NULL THEN total ELSE NOT total AND idempreendimento = :emp END
+    GROUP BY mes ORDER BY mes
+"""
+# The month's VSO for all empreendimentos or one; estoque_fonte tells a reconstructed month.
+VSO_MONTHLY_SQL = (
+    """
+    SELECT mes, max(estoque_fonte) AS estoque_fonte, sum(vendidas) AS vendidas, sum(distratos) AS distratos,
+           sum(estoque_inicial) AS estoque_inicial, sum(lancadas) AS lancadas
+    FROM kpi.vso_mensal"""  # noqa: S608 - constant fragments
+    + MONTHS_OF_TOTAL_OR_PROJECT
+)
+PROSOLUTO_SQL = (
+    """
+    SELECT mes, sum(vgv_com_condicoes) AS vgv_com_condicoes, sum(valor_prosoluto) AS valor_prosoluto,
+           sum(valor_financiado) AS valor_financiado
+    FROM kpi.prosoluto_mensal"""  # noqa: S608 - constant fragments
+    + MONTHS_OF_TOTAL_OR_PROJECT
+)
+SELL_OUT_SQL = """
+    SELECT idempreendimento, empreendimento, estoque, vendas_liquidas_3m, meses_para_vender
+    FROM kpi.estoque_empreendimento WHERE (CAST(:emp AS bigint) IS NULL OR idempreendimento = :emp)
+    ORDER BY empreendimento, idempreendimento
+"""
 STOCK_SQL = """
     SELECT situacao_codigo, situacao, sum(unidades) AS unidades, sum(valor_total) AS valor_total
     FROM kpi.estoque_unidades WHERE (CAST(:emp AS bigint) IS NULL OR idempreendimento = :emp)
@@ -170,6 +210,18 @@ def vso_value(row: dict) -> Decimal | None:
     return ratio((row.get("vendidas") or 0) - (row.get("distratos") or 0), offer)
 
 
+def months_to_sell_out(rows: list[dict]) -> Decimal | None:
+    """Stock ÷ mean monthly net sales of the last 3 months, over the given empreendimentos together: 0 when
+    nothing is left, None when nothing sold net (the stock would never run out) or there is no row."""
+    if not rows:
+        return None
+    stock = sum(row["estoque"] for row in rows)
+    net = sum(row["vendas_liquidas_3m"] for row in rows)
+    if stock == 0:
+        return Decimal("0.0")
+    return ratio(stock * 3, net, 1) if net > 0 else None
+
+
 def load(conn: Connection, filters: Filters) -> DashboardData:
     """Everything the dashboard shows for these filters (empty lists when the views hold nothing)."""
     data = DashboardData(filters, missing_views=missing_views(conn))
@@ -181,12 +233,21 @@ def load(conn: Connection, filters: Filters) -> DashboardData:
     data.vso = _rows(conn, VSO_SQL, params)
     for row in data.vso:
         row["vso"] = vso_value(row)
+    data.vso_monthly = _rows(conn, VSO_MONTHLY_SQL, params)
+    for row in data.vso_monthly:
+        row["vso"] = vso_value(row)
     data.stock = _rows(conn, STOCK_SQL, params)
+    absent = _absent(conn, [f"kpi.{name}" for name in OPTIONAL_VIEWS])
+    if "kpi.estoque_empreendimento" not in absent:
+        data.sell_out = _rows(conn, SELL_OUT_SQL, params)
+    if "kpi.prosoluto_mensal" not in absent:
+        data.prosoluto_monthly = _rows(conn, PROSOLUTO_SQL, params)
     data.hotmart_daily = _rows(conn, HOTMART_SQL, params)
     data.projects = _rows(conn, PROJECTS_SQL, {})
     sales = sum(row["vendas"] for row in data.monthly)
     vgv = sum((row["vgv"] for row in data.monthly), Decimal(0))
     hotmart_sales = sum(row["vendas"] for row in data.hotmart_daily)
+    prosoluto = sum((row["valor_prosoluto"] for row in data.prosoluto_monthly), Decimal(0))
     data.totals = {
         "vendas": sales,
         "vgv": vgv,
@@ -200,5 +261,8 @@ def load(conn: Connection, filters: Filters) -> DashboardData:
         ),
         "hotmart_receita": sum((row["receita_bruta"] for row in data.hotmart_daily), Decimal(0)),
         "hotmart_taxa_reembolso": ratio(sum(row["reembolsos"] for row in data.hotmart_daily), hotmart_sales),
+        "prosoluto": prosoluto if data.prosoluto_monthly else None,
+        "percentual_prosoluto": ratio(prosoluto, sum(r["vgv_com_condicoes"] for r in data.prosoluto_monthly)),
+        "meses_para_vender": months_to_sell_out(data.sell_out),
     }
     return data

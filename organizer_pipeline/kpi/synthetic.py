@@ -56,6 +56,19 @@ STATEMENTS = (
         r.corretor, r.imobiliaria, r.empreendimento, r.valor_contrato, 4, round(r.valor_contrato * 0.04, 2), 'bench'
     FROM core.reservas AS r WHERE r.idreserva % 10 < 8
     """,
+    # Payment series of every reserva: ato 10 %, 36 mensais 20 %, financing 70 % (spelled three ways, FGTS on some)
+    """
+    INSERT INTO core.reservas_condicoes (referencia, idreservascondicoes, idreserva, ativo, serie,
+        parcela_quantidade, valor, vencimento, row_hash)
+    SELECT (r.idreserva * 3 + s.k)::text, r.idreserva * 3 + s.k, r.idreserva, 'S',
+        CASE s.k WHEN 0 THEN 'Ato' WHEN 1 THEN 'Mensais'
+             ELSE (ARRAY['Financiamento', 'FINANCIAMENTO BANCÁRIO', 'financiamento caixa', 'FGTS'])[1 + r.idreserva % 4]
+        END,
+        CASE s.k WHEN 1 THEN 36 ELSE 1 END,
+        round(r.valor_contrato * CASE s.k WHEN 0 THEN 0.1 WHEN 1 THEN 0.2 ELSE 0.7 END, 2),
+        coalesce(r.data_venda, CAST(:first AS timestamp))::date + s.k * 30, 'bench'
+    FROM core.reservas AS r CROSS JOIN generate_series(0, 2) AS s(k)
+    """,
     """
     INSERT INTO core.distratos (referencia, idreserva, ativo, situacao_data, idempreendimento, empreendimento,
         idunidade, valor_contrato, row_hash)

@@ -89,6 +89,7 @@ async def catalogue(request: Request) -> JSONResponse:
                     "name": view.name,
                     "url": f"/api/kpis/{view.name}",
                     "description": view.description,
+                    "formula": view.formula,
                     "period_filter": view.period_column,
                     "empreendimento_filter": view.project_column is not None,
                 }

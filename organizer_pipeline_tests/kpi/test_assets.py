@@ -33,13 +33,19 @@ def test_every_view_is_an_asset_in_group_kpi():
     keys = {key.to_user_string() for key in graph.get_all_asset_keys() if graph.get(key).group_name == "kpi"}
     assert keys == {
         "kpi/vendas", "kpi/vendas_mensal", "kpi/comissoes_mensal", "kpi/comissoes_corretor", "kpi/vso_mensal",
-        "kpi/estoque_unidades", "kpi/hotmart_receita_diaria", "kpi/hotmart_funil", "kpi/dashboard",
+        "kpi/estoque_unidades", "kpi/estoque_empreendimento", "kpi/prosoluto_mensal",
+        "kpi/hotmart_receita_diaria", "kpi/hotmart_funil", "kpi/dashboard",
     }  # fmt: skip
     assert {k.to_user_string() for k in graph.get(assets.asset_key("vso_mensal")).parent_keys} == {
         "kpi/vendas_mensal",
         "distratos",
         "unidades",
+        "reservas",
         "empreendimentos",
+    }
+    assert {k.to_user_string() for k in graph.get(assets.asset_key("prosoluto_mensal")).parent_keys} == {
+        "kpi/vendas",
+        "prosoluto",
     }
     assert defs.resolve_sensor_def("kpi_automation").default_status == dg.DefaultSensorStatus.RUNNING
 

@@ -28,5 +28,6 @@ def test_unknown_view_is_one_line_exit_2(db_url):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "organizer: unknown KPI view 'vendas_anual'; available: vendas, vendas_mensal, comissoes_mensal, "
-        "comissoes_corretor, vso_mensal, estoque_unidades, hotmart_receita_diaria, hotmart_funil"
+        "comissoes_corretor, vso_mensal, estoque_unidades, estoque_empreendimento, prosoluto_mensal, "
+        "hotmart_receita_diaria, hotmart_funil"
     ]

@@ -41,6 +41,28 @@ def test_vendas_mensal_json(filled, web):
     assert {r["mes"] for r in body["data"]} == {"2025-01-01"}
 
 
+def test_prosoluto_mensal_and_vso_source(filled, web):
+    body = api(web, "/api/kpis/prosoluto_mensal", empreendimento="10").json()
+    assert body["view"] == "kpi.prosoluto_mensal" and "pró-soluto" in body["description"].lower()
+    assert [
+        (r["mes"], r["valor_prosoluto"], r["valor_financiado"], r["percentual_prosoluto"])
+        for r in body["data"]
+    ] == [
+        ("2025-01-01", 95000.0, 405000.0, 0.19),
+        ("2025-02-01", 250000.0, 0.0, 1.0),
+    ]
+    vso = api(web, "/api/kpis/vso_mensal", ate="2024-12").json()["data"]
+    assert {(r["mes"], r["estoque_fonte"]) for r in vso} == {
+        ("2024-11-01", "reconstruido"),
+        ("2024-12-01", "reconstruido"),
+    }
+    months = api(web, "/api/kpis/estoque_empreendimento").json()["data"]
+    assert [(r["idempreendimento"], r["estoque"], r["meses_para_vender"]) for r in months] == [
+        (10, 3, None),
+        (20, 1, None),
+    ]
+
+
 def test_period_on_timestamps_includes_the_last_day(filled, web):
     body = api(web, "/api/kpis/vendas", de="2025-01-20", ate="2025-01-25").json()
     assert [r["idreserva"] for r in body["data"]] == [2, 3]  # 3 sold 2025-01-25 15:30
@@ -99,6 +121,10 @@ def test_view_not_built_yet_is_503(web):
 def test_catalogue_lists_every_view(web):
     body = api(web, "/api/kpis").json()
     assert [v["name"] for v in body["views"]] == list(api_query.BY_NAME)
+    formulas = {v["name"]: v["formula"] for v in body["views"]}
+    assert "(vendidas - distratos) / (estoque_inicial + lancadas)" in formulas["vso_mensal"]
+    assert "valor_prosoluto / vgv_com_condicoes" in formulas["prosoluto_mensal"]
+    assert "estoque / media_mensal_3m" in formulas["estoque_empreendimento"]
 
 
 def test_statement_binds_every_value():

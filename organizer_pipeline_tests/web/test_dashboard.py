@@ -21,10 +21,31 @@ def test_dashboard_shows_the_kpis_in_pt_br(filled, web):
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     for text in ("R$ 1.580.000,50", "R$ 316.000,10", "R$ 59.400,02", "50,0%", "R$ 1.300,00", "40,0%"):
         assert text in page.text
-    for div in ("chart-sales", "chart-brokers", "chart-vso", "chart-stock", "chart-hotmart"):
+    for div in (
+        "chart-sales",
+        "chart-brokers",
+        "chart-vso",
+        "chart-vso-mensal",
+        "chart-prosoluto",
+        "chart-stock",
+        "chart-hotmart",
+    ):
         assert f'id="{div}"' in page.text
     assert '<script src="/static/plotly.min.js">' in page.text and "cdn.plot.ly" not in page.text
     assert '<option value="10">Residencial Alfa</option>' in page.text
+
+
+def test_dashboard_shows_prosoluto_months_to_sell_out_and_marks_reconstructed_months(filled, web):
+    page = get(web, "/dashboard").text
+    assert "Pró-soluto" in page and "35,0%" in page and "R$ 420.000,50 pagos direto" in page
+    assert "Meses para vender o estoque" in page  # "–": no sale in the last 3 months of the fixture
+    # November and December 2024 precede the first daily snapshot: their VSO bars are the reconstructed trace
+    assert "2 mês(es) com estoque reconstruído" in page
+    assert (
+        '"x":["11/2024","12/2024"],"y":[0.0,0.0],"text":["0,0%","0,0%"],"textposition":"outside","name":"Estoque reconstruído'
+        in page
+    )
+    assert '"x":["01/2025","02/2025"],"y":[0.375,0.2]' in page  # snapshot months: 3/8 and 1/5
 
 
 def test_dashboard_filters(filled, web):
@@ -88,8 +109,8 @@ def test_dashboard_renders_in_a_real_browser(filled, web, tmp_path):
     dom = chromium(["--dump-dom", url], tmp_path)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert 'data-js-errors="[]"' in dom.stdout, dom.stdout[:500]
-    assert 'data-charts-rendered="5"' in dom.stdout
-    assert dom.stdout.count('class="main-svg"') >= 5  # Plotly drew SVG for every chart
+    assert 'data-charts-rendered="7"' in dom.stdout
+    assert dom.stdout.count('class="main-svg"') >= 7  # Plotly drew SVG for every chart
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "dashboard.png"
     shot.unlink(missing_ok=True)
