@@ -197,13 +197,15 @@ class OneLineErrors:
 def describe_view(engine: EngineSource, view: KpiView) -> str:
     """Markdown a model can cite: the registry's definition, the COMMENT and columns in the database, the SQL."""
     lines = [f"# {view.qualified}", "", view.description, ""]
+    if view.formula:
+        lines += ["## Fórmula", "", view.formula, ""]
     try:
         with read_only(engine()) as conn:
             comment, columns = _catalog(conn, view)
     except (sa.exc.SQLAlchemyError, OrganizerError):
         comment, columns = None, []
         lines += ["(banco indisponível agora: colunas e COMMENT omitidos)", ""]
-    if comment and comment.strip() != view.description.strip():
+    if comment and comment.strip() not in (view.description.strip(), view.comment):
         lines += ["## COMMENT no banco", "", comment, ""]
     if columns:
         lines += ["## Colunas", "", "| coluna | tipo |", "| --- | --- |"]

@@ -34,23 +34,23 @@ def test_each_view_is_a_resource_with_its_formula_columns_and_sql(kpi_data):
 
 def test_a_view_added_to_the_registry_appears_with_its_database_comment(kpi_data, monkeypatch):
     new = KpiView(
-        "prosoluto_mensal",
-        "Pró-soluto per month: valor_prosoluto = the part of the price the developer finances.",
+        "distratos_mensal",
+        "Distratos per month: valor_distratado = the contract value given back.",
         upstream=("reservas",),
         period_column="mes",
     )
-    new.__dict__["sql"] = "SELECT date '2025-01-01' AS mes, 10.5 AS valor_prosoluto"  # no .sql file in a test
+    new.__dict__["sql"] = "SELECT date '2025-01-01' AS mes, 10.5 AS valor_distratado"  # no .sql file in a test
     with kpi_data.begin() as conn:
-        conn.execute(sa.text(f"CREATE VIEW kpi.prosoluto_mensal AS {new.sql}"))  # noqa: S608
+        conn.execute(sa.text(f"CREATE VIEW kpi.distratos_mensal AS {new.sql}"))  # noqa: S608
         conn.execute(
             sa.text(
-                "COMMENT ON VIEW kpi.prosoluto_mensal IS "
-                "'pró-soluto = Σ parcelas financiadas pela incorporadora\n[organizer kpi view 0123abcd]'"
+                "COMMENT ON VIEW kpi.distratos_mensal IS "
+                "'valor_distratado = Σ valor_contrato dos distratos\n[organizer kpi view 0123abcd]'"
             )
         )
     monkeypatch.setattr(mcp_server, "VIEWS", (*VIEWS, new))
     listed, texts = resources(kpi_data)
-    text = texts["kpi://views/prosoluto_mensal"]
-    assert "kpi://views/prosoluto_mensal" in listed and new.description in text
-    assert "pró-soluto = Σ parcelas financiadas pela incorporadora" in text and "[organizer kpi" not in text
-    assert "| valor_prosoluto | numeric |" in text
+    text = texts["kpi://views/distratos_mensal"]
+    assert "kpi://views/distratos_mensal" in listed and new.description in text
+    assert "valor_distratado = Σ valor_contrato dos distratos" in text and "[organizer kpi" not in text
+    assert "| valor_distratado | numeric |" in text

@@ -85,7 +85,12 @@ def test_vso_series_and_period_value(kpi_data):
     assert (alfa["vso"], alfa["estoque_inicial"], alfa["lancadas"]) == (0.4, 4, 1)  # (3 - 1) / (4 + 1)
     everything = ask(kpi_data, "vso", months=12)
     assert everything["vso"] == float(fixture.EXPECTED_TOTALS["vso"])
-    assert all(month["total"] for month in everything["meses"]) and len(everything["meses"]) == 2
+    months = sorted(mes for mes, project in fixture.EXPECTED_VSO if project is None)
+    assert all(month["total"] for month in everything["meses"])
+    assert [month["mes"] for month in everything["meses"]] == months  # reconstructed months included
+    assert [month["estoque_fonte"] for month in everything["meses"]] == [
+        fixture.EXPECTED_VSO_FONTE[mes] for mes in months
+    ]
     assert ask(kpi_data, "vso", months=1)["vso"] == float(fixture.EXPECTED_VSO[(fixture.FEB, None)][4])
 
 
