@@ -52,20 +52,21 @@ def state(engine, transaction: str) -> dict:
         }
 
 
-def test_events_of_the_old_relationship_never_bring_data_back(db_url, engine, brevo):
-    url, sim = brevo
+def bought_then_erased(engine) -> datetime:
+    """Ana bought two days ago (HP100) and was erased now; returns now."""
     now = datetime.now(UTC)
     store(engine, [purchase(ANA, "HP100", now - timedelta(days=2))])
     process_pending(engine)
     erase_person(engine, ANA, requested_by="dpo", delete_in_brevo=None)
+    return now
 
-    late = [
-        purchase(ANA, "HP100", now - timedelta(days=1), "PURCHASE_REFUNDED"),  # dated before the erasure
-        purchase(
-            ANA, "HP100", now + timedelta(minutes=1), "PURCHASE_CHARGEBACK"
-        ),  # after, but no new purchase
-    ]
-    store(engine, late)
+
+def test_events_of_the_old_relationship_never_bring_data_back(db_url, engine, brevo):
+    url, sim = brevo
+    now = bought_then_erased(engine)
+    before = purchase(ANA, "HP100", now - timedelta(days=1), "PURCHASE_REFUNDED")  # dated before the erasure
+    after = purchase(ANA, "HP100", now + timedelta(minutes=1), "PURCHASE_CHARGEBACK")  # no new purchase
+    store(engine, [before, after])
     process_pending(engine)
     sync_brevo(db_url, url)
 
@@ -76,11 +77,7 @@ def test_events_of_the_old_relationship_never_bring_data_back(db_url, engine, br
 
 def test_a_new_purchase_after_the_erasure_is_a_new_relationship(db_url, engine, brevo):
     url, sim = brevo
-    now = datetime.now(UTC)
-    store(engine, [purchase(ANA, "HP100", now - timedelta(days=2))])
-    process_pending(engine)
-    erase_person(engine, ANA, requested_by="dpo", delete_in_brevo=None)
-
+    now = bought_then_erased(engine)
     store(engine, [purchase(ANA, "HP101", now + timedelta(minutes=2))])
     process_pending(engine)
     assert state(engine, "HP101") == {
