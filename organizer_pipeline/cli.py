@@ -1,5 +1,7 @@
 """The `organizer` command. Each domain adds its own subcommands through a `register(commands)` hook, so
-this file only wires them together and turns known failures into one line and exit code 2."""
+this file only wires them together — and makes every command end in one line a person can act on, never a
+traceback: `.env` is read first, bad arguments are argparse's one-line error (exit 2), known failures
+(`OrganizerError`, database errors) are one line with exit 2, anything else one line with exit 1."""
 
 from __future__ import annotations
 
@@ -9,10 +11,14 @@ import json
 import logging
 import sys
 
+from organizer_pipeline import argtypes, settings
 from organizer_pipeline.errors import OrganizerError
 from organizer_pipeline.logs import configure_logging
+from organizer_pipeline.privacy import redact
 
 log = logging.getLogger("organizer")
+# SQLSTATEs of a database that is behind the code: undefined table, schema, column, function.
+NOT_MIGRATED = {"42P01", "3F000", "42703", "42883"}
 
 # Modules with a `register(commands: argparse._SubParsersAction)` function.
 COMMAND_MODULES = (
@@ -38,11 +44,14 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_web(args: argparse.Namespace) -> int:
     import uvicorn
 
+    host = args.host or settings.env("ORGANIZER_WEB_HOST")
+    port = args.port or settings.env_int("ORGANIZER_WEB_PORT")
+    print(f"organizer web: http://{host}:{port}  (health /health, dashboard /dashboard)", flush=True)
     uvicorn.run(
         "organizer_pipeline.web.app:create_app",
         factory=True,
-        host=args.host,
-        port=args.port,
+        host=host,
+        port=port,
         workers=args.workers,
         log_level="warning",
         access_log=False,
@@ -94,8 +103,16 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's usage error as one line (its default prints the whole usage first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    """Builds without reading any setting, so `--help` works whatever the environment holds."""
+    parser = Parser(
         prog="organizer",
         description="Operate organizer_pipeline: database, Dagster, web app, sandbox, benchmarks.",
     )
@@ -103,8 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = commands.add_parser("up", help="start database, migrations, Dagster (UI + daemon) and the web app")
     up.add_argument("--host", default=None, help="bind address of both UIs (default 127.0.0.1)")
-    up.add_argument("--dagster-port", type=int, default=None, help="Dagster UI port (default 3000)")
-    up.add_argument("--web-port", type=int, default=None, help="web app port (default 8080)")
+    up.add_argument("--dagster-port", type=argtypes.port, default=None, help="Dagster UI port (default 3000)")
+    up.add_argument("--web-port", type=argtypes.port, default=None, help="web app port (default 8080)")
     up.add_argument(
         "--sandbox",
         choices=["auto", "off"],
@@ -113,12 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.set_defaults(func=cmd_up)
 
-    from organizer_pipeline import settings
-
     web = commands.add_parser("web", help="serve the web app (webhooks, health, dashboard, API)")
-    web.add_argument("--host", default=settings.env("ORGANIZER_WEB_HOST"))
-    web.add_argument("--port", type=int, default=settings.env_int("ORGANIZER_WEB_PORT"))
-    web.add_argument("--workers", type=int, default=1)
+    web.add_argument("--host", default=None, help="bind address (default ORGANIZER_WEB_HOST, 127.0.0.1)")
+    web.add_argument(
+        "--port", type=argtypes.port, default=None, help="port (default ORGANIZER_WEB_PORT, 8080)"
+    )
+    web.add_argument("--workers", type=argtypes.positive_int, default=1)
     web.set_defaults(func=cmd_web)
 
     db = commands.add_parser("db", help="database: start/stop the embedded server, migrate, status")
@@ -131,16 +148,59 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    configure_logging()
-    args = build_parser().parse_args(argv)
+def database_error_line(error: Exception) -> str:
+    """One actionable line for a database error that reached the command."""
+    from organizer_pipeline.db.engine import explain_connection_error, warehouse_url
+
+    original = getattr(error, "orig", None) or error
+    lines = str(original).strip().splitlines()
+    first = redact(lines[0]) if lines else type(original).__name__
+    code = getattr(original, "pgcode", None)
+    if code in NOT_MIGRATED:
+        return f"the database is not migrated to this version ({first}): run `organizer db upgrade`"
+    if code is None and "OperationalError" in type(original).__name__:  # never connected
+        try:
+            return str(explain_connection_error(warehouse_url(), error))
+        except OrganizerError:
+            return f"cannot connect to the database: {first} (check DATABASE_URL)"
+    return f"database error: {first}"
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"organizer: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None, *, dotenv: bool | None = None) -> int:
+    """`dotenv`: read the project's `.env` first; by default only for the real command line (argv None),
+    so a caller passing arguments (tests) never picks up a developer's credentials."""
+    read_dotenv = argv is None if dotenv is None else dotenv
     try:
+        if read_dotenv:
+            settings.load_dotenv()
+        parser = build_parser()
+    except OrganizerError as error:
+        return _fail(str(error), 2)
+    args = parser.parse_args(argv)  # --help ends here, before any setting is read
+    try:
+        configure_logging()
         return args.func(args) or 0
     except OrganizerError as error:
-        print(f"organizer: {error}", file=sys.stderr)
-        return 2
+        return _fail(str(error), 2)
     except KeyboardInterrupt:
         return 130
+    except Exception as error:  # noqa: BLE001 - the promise: one line, never a traceback
+        import psycopg2
+        import sqlalchemy as sa
+
+        if isinstance(error, sa.exc.SQLAlchemyError | psycopg2.Error):
+            return _fail(database_error_line(error), 2)
+        log.debug("unexpected error", exc_info=True)
+        first = (str(error).strip().splitlines() or [""])[0]
+        return _fail(
+            f"unexpected {type(error).__name__}: {redact(first)} (ORGANIZER_LOG_LEVEL=DEBUG logs the traceback)",
+            1,
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""Masking of personal data (e-mail, CPF/CNPJ, phone) and secrets, for logs and the audit trail."""
+"""Masking of personal data (e-mail, CPF/CNPJ, phone) and secrets, for logs and the audit trail, and the
+canonical form of an e-mail (its key and hash).
+
+E-mails are Unicode: accented local parts (`josé@…`) and internationalised domains, written either in
+Unicode (`exêmplo.com.br`) or in their ASCII form (`xn--exmplo-jva.com.br`)."""
 
 from __future__ import annotations
 
@@ -6,10 +10,16 @@ import hashlib
 import logging
 import os
 import re
+import unicodedata
 
-# Also URL-encoded (`%40`), as an e-mail appears in a REST path such as Brevo's /contacts/{email}.
+# Characters of an address's local part, Unicode included (\w is Unicode-aware on str). Not `/`, so that a
+# REST path keeps its shape when masked.
+EMAIL_LOCAL_CHARS = r"\w.!#$%&'*+=?^`{|}~-"
+# Also URL-encoded (`%40`), as an e-mail appears in a REST path such as Brevo's /contacts/{email}. The last
+# group is the top-level domain, kept: letters in any script, or an IDNA `xn--` label.
 EMAIL_RE = re.compile(
-    r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*?(?:@|%40)([A-Za-z0-9])[A-Za-z0-9.-]*(\.[A-Za-z]{2,})"
+    rf"([{EMAIL_LOCAL_CHARS}])[{EMAIL_LOCAL_CHARS}]*?(?:@|%40)([^\W_])[\w.-]*(\.(?:xn--[\w-]+|[^\W\d_]{{2,}}))"
+    r"(?![\w-])"
 )
 # CPF (11 digits) / CNPJ (14 digits), with or without punctuation.
 DOCUMENT_RE = re.compile(r"\b\d{3}\.?\d{3}\.?\d{3}-?\d{2}\b|\b\d{2}\.?\d{3}\.?\d{3}/?\d{4}-?\d{2}\b")
@@ -21,8 +31,37 @@ URL_PASSWORD_RE = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s/]+@", re.
 
 
 def email_key(email: str) -> str:
-    """The canonical form contacts are keyed by."""
-    return email.strip().lower()
+    """The canonical form contacts are keyed by: trimmed, NFC (one spelling of `é`), lower-cased."""
+    return unicodedata.normalize("NFC", email.strip()).lower()
+
+
+def email_variants(email: str) -> frozenset[str]:
+    """Every key under which this address may be stored: its key, and the same address with the domain in
+    Unicode and in IDNA (`xn--`) form, since both name the same mailbox."""
+    key = email_key(email)
+    local, at, domain = key.rpartition("@")
+    variants = {key}
+    if not at:
+        return frozenset(variants)
+    for convert in (_idna_ascii, _idna_unicode):
+        other = convert(domain)
+        if other:
+            variants.add(f"{local}@{email_key(other)}")
+    return frozenset(variants)
+
+
+def _idna_ascii(domain: str) -> str | None:
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+
+
+def _idna_unicode(domain: str) -> str | None:
+    try:
+        return domain.encode("ascii").decode("idna")
+    except UnicodeError:
+        return None
 
 
 def email_sha256(email: str) -> str:

@@ -11,13 +11,15 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from organizer_pipeline import settings
 from organizer_pipeline.db import migrate, urls
-from organizer_pipeline.db.embedded import default_server, free_port
+from organizer_pipeline.db.embedded import EmbeddedPostgres, default_server, free_port
 from organizer_pipeline.db.engine import DAGSTER_DB, WAREHOUSE_DB, check_connection, ensure_database
 from organizer_pipeline.errors import OrganizerError
 from organizer_pipeline.processes import wait_for_http
@@ -25,43 +27,75 @@ from organizer_pipeline.processes import wait_for_http
 log = logging.getLogger("organizer.up")
 
 
-def load_dotenv(path: Path) -> list[str]:
-    """KEY=VALUE lines of `.env` into os.environ, never overriding what the shell already set."""
-    if not path.exists():
-        return []
-    loaded = []
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        key, value = key.strip(), value.strip().strip("'\"")
-        if key and key not in os.environ:
-            os.environ[key] = value
-            loaded.append(key)
-    return loaded
-
-
 @dataclass
 class Supervisor:
-    """The child processes of `organizer up`, each in its own process group so one signal stops it all."""
+    """The child processes of `organizer up`, each in its own process group so one signal stops it all.
+
+    Nothing outlives up, however it ends:
+    - Ctrl-C / SIGTERM: `stop_all` — SIGTERM to every group, a grace period, SIGKILL to what is left, then
+      the embedded database is stopped;
+    - up itself killed (SIGKILL, OOM, a closed terminal): the kernel sends each direct child SIGTERM
+      (PR_SET_PDEATHSIG), and the guardian — a small process in its own session that holds the other end of
+      a pipe from up — sees the pipe close and does what `stop_all` would have done, database included.
+    """
 
     children: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+    guardian: subprocess.Popen | None = None
+    _orders: Any = None  # the write end of the guardian's pipe
 
-    def start(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen:
+    def start_guardian(self) -> None:
+        read, write = os.pipe()  # not inherited by the other children: only the guardian holds the read end
+        try:
+            self.guardian = subprocess.Popen(
+                [sys.executable, "-c", "from organizer_pipeline.up import guard; guard()"],
+                stdin=read,
+                stdout=self._log("guardian"),
+                stderr=subprocess.STDOUT,
+                cwd=settings.PROJECT_ROOT,
+                start_new_session=True,  # outside the terminal's process group: Ctrl-C is up's business
+            )
+        finally:
+            os.close(read)
+        self._orders = os.fdopen(write, "w", buffering=1)
+
+    def _tell(self, line: str) -> None:
+        if self._orders is not None:
+            self._orders.write(line + "\n")
+
+    def database_started(self, data_dir: Path) -> None:
+        self._tell(f"db {data_dir}")
+
+    def release_guardian(self) -> None:
+        """up cleaned up after itself: the guardian has nothing to do."""
+        if self._orders is not None:
+            self._tell("done")
+            self._orders.close()
+            self._orders = None
+        if self.guardian is not None:
+            try:
+                self.guardian.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.guardian.kill()
+
+    @staticmethod
+    def _log(name: str):
         log_dir = settings.STATE_DIR / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
-        output = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
+        return open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
+
+    def start(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen:
         process = subprocess.Popen(
             command,
             env=env,
             cwd=settings.PROJECT_ROOT,
-            stdout=output,
+            stdout=self._log(name),
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=_die_with_parent(),  # noqa: PLW1509 - up is single-threaded when it starts children
         )
         self.children.append((name, process))
+        self._tell(f"group {process.pid}")
         return process
 
     def first_exited(self) -> tuple[str, int] | None:
@@ -71,22 +105,86 @@ class Supervisor:
         return None
 
     def stop_all(self, grace: float = 20.0) -> None:
-        for _, process in reversed(self.children):
-            _signal_group(process, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for _, process in reversed(self.children):
-            try:
-                process.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                pass
-            _signal_group(process, signal.SIGKILL)  # stragglers of the group (grandchildren), if any
+        processes = [process for _, process in self.children]
+        stop_groups([p.pid for p in processes], grace, reap=lambda: [p.poll() for p in processes])
 
 
-def _signal_group(process: subprocess.Popen, sig: int) -> None:
+def stop_groups(groups: list[int], grace: float, reap: Callable[[], object] = lambda: None) -> None:
+    """SIGTERM every process group (the last started first), wait until they are all gone or `grace` has
+    passed, then SIGKILL whatever is left (grandchildren included: they share the group)."""
+    for pgid in reversed(groups):
+        _signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        reap()  # our own exited children stay zombies (and their group alive) until waited for
+        if not any(_group_alive(pgid) for pgid in groups):
+            break
+        time.sleep(0.2)
+    for pgid in groups:
+        _signal_group(pgid, signal.SIGKILL)
+    reap()
+
+
+def guard(grace: float = 20.0) -> None:
+    """The guardian (see Supervisor): read up's orders until the pipe closes; unless up said it cleaned up,
+    stop its process groups and the embedded database it started."""
+    groups: list[int] = []
+    data_dir, done = None, False
+    for line in sys.stdin:
+        kind, _, value = line.strip().partition(" ")
+        if kind == "group":
+            groups.append(int(value))
+        elif kind == "db":
+            data_dir = Path(value)
+        elif kind == "done":
+            done = True
+    if done:
+        return
+    stop_groups(groups, grace)
+    if data_dir is not None:
+        EmbeddedPostgres(data_dir).stop()
+    print(
+        f"guardian: organizer up ended without cleaning up; stopped {len(groups)} process groups", flush=True
+    )
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """A preexec function: the kernel sends the child SIGTERM when `organizer up` dies, however it dies.
+    SIGTERM, not SIGKILL: `dagster dev` and uvicorn then stop their own children. If up died before the
+    child got here, the child stops itself. Linux only (elsewhere: None, the guardian still acts)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    parent = os.getpid()
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def arm() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arm
+
+
+def _signal_group(pgid: int, sig: int) -> None:
     try:
-        os.killpg(process.pid, sig)
+        os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def prepare_database(env: dict[str, str]) -> bool:
@@ -158,10 +256,7 @@ def start_simulators(supervisor: Supervisor, env: dict[str, str], mode: str) -> 
 
 
 def run_everything(dagster_port: int | None, web_port: int | None, host: str | None, sandbox: str) -> int:
-    loaded = load_dotenv(settings.PROJECT_ROOT / ".env")
-    if loaded:
-        log.info(".env: loaded %d settings", len(loaded))
-    env = dict(os.environ)
+    env = dict(os.environ)  # `.env` included: the CLI read it at start
     env["DAGSTER_HOME"] = str(settings.PROJECT_ROOT)  # the top-level dagster.yaml
     env.setdefault("PYTHONUNBUFFERED", "1")
     dagster_host = host or settings.env("DAGSTER_WEB_HOST")
@@ -180,7 +275,10 @@ def run_everything(dagster_port: int | None, web_port: int | None, host: str | N
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
+        supervisor.start_guardian()
         started_db = prepare_database(env)
+        if started_db:
+            supervisor.database_started(default_server().data_dir)
         set_cvdw_pool_limit(env)
         simulated = start_simulators(supervisor, env, sandbox)
         if not env.get("HOTMART_HOTTOK"):
@@ -261,6 +359,7 @@ def run_everything(dagster_port: int | None, web_port: int | None, host: str | N
         if started_db:
             default_server().stop()
             log.info("embedded PostgreSQL stopped")
+        supervisor.release_guardian()
 
 
 def set_cvdw_pool_limit(env: dict[str, str]) -> None:

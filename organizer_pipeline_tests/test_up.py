@@ -1,4 +1,5 @@
-"""`make run` end to end: everything comes up, Ctrl-C leaves nothing behind, a second start reuses the data."""
+"""`make run` end to end: everything comes up, Ctrl-C leaves nothing behind, a second start reuses the data,
+and when `organizer up` itself is killed (SIGKILL) nothing outlives it either."""
 
 import os
 import shutil
@@ -14,7 +15,7 @@ import requests
 import sqlalchemy as sa
 
 from organizer_pipeline import settings
-from organizer_pipeline.db.embedded import EmbeddedPostgres, free_port
+from organizer_pipeline.db.embedded import EmbeddedPostgres, free_port, port_is_free
 
 pytestmark = pytest.mark.slow
 
@@ -117,8 +118,9 @@ def test_make_run_starts_everything_and_ctrl_c_stops_it(state_dir):
             output = stop_and_check_nothing_left(up, state_dir)
     assert "Dagster UI" in output and "Web app" in output
 
-    # Second start: same data, nothing re-initialised.
-    up = start_up(state_dir, free_port(), web_port)
+    # Second start: same data, nothing re-initialised (port 8080 of the first run was given back).
+    dagster_port = free_port()
+    up = start_up(state_dir, dagster_port, web_port)
     try:
         wait_until(lambda: requests.get(f"http://127.0.0.1:{web_port}/health", timeout=2).ok, 120, "/health")
         engine = sa.create_engine(
@@ -130,6 +132,40 @@ def test_make_run_starts_everything_and_ctrl_c_stops_it(state_dir):
                 == 1
             )
         engine.dispose()
+        wait_until(
+            lambda: requests.get(f"http://127.0.0.1:{dagster_port}/server_info", timeout=2).ok, 240, "Dagster"
+        )
     finally:
         if up.poll() is None:
-            stop_and_check_nothing_left(up, state_dir)
+            kill_and_check_nothing_left(up, state_dir)
+
+
+def listening_ports(processes) -> set[int]:
+    ports = set()
+    for process in processes:
+        try:
+            ports |= {c.laddr.port for c in process.net_connections("inet") if c.status == psutil.CONN_LISTEN}
+        except psutil.Error:
+            pass
+    return ports
+
+
+def kill_and_check_nothing_left(up: subprocess.Popen, state_dir) -> None:
+    """SIGKILL the supervisor (no chance to clean up): its children, their children and the embedded
+    database it started must all go, and every port they listened on must be free again."""
+    descendants = psutil.Process(up.pid).children(recursive=True)
+    postmaster = EmbeddedPostgres(state_dir / "pgdata")._postmaster()
+    ports = listening_ports(descendants) | {postmaster[1]}
+    assert len(ports) >= 6, ports  # Dagster UI, web app, 3 simulators, PostgreSQL (and gRPC servers)
+    up.kill()
+    up.communicate(timeout=30)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (
+        any(is_alive(p.pid) for p in descendants) or is_alive(postmaster[0])
+    ):
+        time.sleep(0.5)
+    alive = [p for p in descendants if is_alive(p.pid)]
+    assert not alive, f"left behind: {[p.cmdline() for p in alive]}"
+    assert not is_alive(postmaster[0]), "embedded PostgreSQL still running"
+    taken = [port for port in ports if not port_is_free(port)]
+    assert not taken, f"still listening: {taken}"

@@ -7,6 +7,8 @@ import json
 
 import sqlalchemy as sa
 
+from organizer_pipeline.argtypes import positive_int
+
 STATUS_SQL = """
     SELECT
         (SELECT count(*) FROM hotmart.webhook_inbox) AS inbox,
@@ -50,5 +52,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     ).set_defaults(func=cmd_status)
     process = actions.add_parser("process", help="apply pending events now (all, or --event-id …)")
     process.add_argument("--event-id", action="append", help="only this inbox event id (repeatable)")
-    process.add_argument("--batch-size", type=int, default=500)
+    process.add_argument("--batch-size", type=positive_int, default=500)
     process.set_defaults(func=cmd_process)

@@ -18,7 +18,8 @@ from sqlalchemy.engine import Connection, Engine
 from organizer_pipeline.hotmart import rebuild
 from organizer_pipeline.hotmart.payloads import EnvelopeError, HotmartEvent, UnusableEvent, parse_event
 from organizer_pipeline.ops.audit import audit_many
-from organizer_pipeline.privacy import email_sha256, redact
+from organizer_pipeline.ops.consent import suppressed_events
+from organizer_pipeline.privacy import redact
 
 ACTOR = "hotmart_inbox"
 LOCK_KEY = 0x484F544D  # "HOTM": pg_advisory_xact_lock key of the apply step
@@ -131,17 +132,6 @@ def _typed_row(event: HotmartEvent) -> dict[str, Any]:
     }
 
 
-def _erased(conn: Connection, emails: set[str]) -> set[str]:
-    """E-mails erased under LGPD (ops.erasures): their events are applied without personal data."""
-    if not emails:
-        return set()
-    hashes = {email_sha256(e): e for e in emails}
-    rows = conn.execute(
-        sa.text("SELECT email_sha256 FROM ops.erasures WHERE email_sha256 = ANY(:h)"), {"h": list(hashes)}
-    )
-    return {hashes[row[0]] for row in rows}
-
-
 def _anonymised(event: HotmartEvent) -> HotmartEvent:
     cleared = dict.fromkeys(("email", *rebuild.PERSON_FIELDS))
     return event.model_copy(update=cleared)
@@ -238,8 +228,9 @@ def apply_batch(conn: Connection, rows: Sequence[Any]) -> BatchResult:
             event = event.model_copy(update={"occurred_at": row.creation_date or row.received_at})
         parsed.append(event)
 
-    erased = _erased(conn, {e.email for e in parsed if e.email})
-    parsed = [_anonymised(e) if e.email in erased else e for e in parsed]
+    # LGPD: erased people's events go without personal data, unless a new purchase (ops/consent.py).
+    suppressed = suppressed_events(conn, parsed)
+    parsed = [_anonymised(e) if e.event_id in suppressed else e for e in parsed]
     if parsed:
         conn.execute(INSERT_EVENT, [_typed_row(e) for e in parsed])
     result.applied = len(parsed)

@@ -5,19 +5,37 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+from datetime import UTC, datetime
 from pathlib import Path
+
+
+def backup_paths(out: str | None, now: datetime) -> tuple[Path, Path]:
+    """Where `backup` writes the warehouse and Dagster dumps. In a directory (BACKUP_DIR, or `--out DIR`):
+    `organizer-<ts>.dump` and `dagster-<ts>.dump`, the names the weekly job writes and rotates. With
+    `--out FILE`: FILE and FILE's stem + `-dagster.dump`."""
+    from organizer_pipeline.ops import backup
+
+    target = Path(out) if out else backup.default_backup_dir()
+    if not out or target.is_dir():
+        return target / backup.timestamped_name("organizer", now), target / backup.timestamped_name(
+            "dagster", now
+        )
+    return target, target.with_name(f"{target.stem}-dagster{backup.SUFFIX}")
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
     from organizer_pipeline.db.engine import dagster_url, warehouse_url
     from organizer_pipeline.ops import backup
 
-    out = Path(args.out) if args.out else backup.default_backup_dir() / backup.timestamped_name("organizer")
-    dumps = [backup.dump_database(warehouse_url(), out)]
+    warehouse_file, dagster_file = backup_paths(args.out, datetime.now(UTC))
+    dumps = [backup.dump_database(warehouse_url(), warehouse_file)]
     if args.with_dagster:
-        dumps.append(backup.dump_database(dagster_url(), out.with_name(f"{out.stem}-dagster{backup.SUFFIX}")))
+        dumps.append(backup.dump_database(dagster_url(), dagster_file))
     for dump in dumps:
-        print(f"{dump.database}: {dump.path} ({dump.size_bytes} bytes, PostgreSQL {dump.server_major})")
+        print(
+            f"{dump.database}: {dump.path} ({dump.size_bytes} bytes, PostgreSQL {dump.server_major}, "
+            f"pg_dump {dump.pg_dump_version} at {dump.pg_dump_path})"
+        )
     return 0
 
 
@@ -66,13 +84,24 @@ def cmd_health(args: argparse.Namespace) -> int:
 def register(commands: argparse._SubParsersAction) -> None:
     """Add this domain's subcommands to the `organizer` parser."""
     backup = commands.add_parser("backup", help="pg_dump the warehouse (custom format)")
-    backup.add_argument("--out", help="dump file (default: BACKUP_DIR/organizer-<UTC time>.dump)")
-    backup.add_argument("--with-dagster", action="store_true", help="also dump Dagster's database beside it")
+    backup.add_argument(
+        "--out", help="dump file, or a directory (default: BACKUP_DIR/organizer-<UTC time>.dump)"
+    )
+    backup.add_argument(
+        "--with-dagster",
+        action="store_true",
+        help="also dump Dagster's database beside it (dagster-<UTC time>.dump, or <FILE stem>-dagster.dump)",
+    )
     backup.set_defaults(func=cmd_backup)
 
-    restore = commands.add_parser("restore", help="pg_restore a dump into an empty warehouse database")
+    restore = commands.add_parser(
+        "restore",
+        help="restore a dump into the warehouse (checked first; the database changes only on success)",
+    )
     restore.add_argument("file")
-    restore.add_argument("--force", action="store_true", help="replace a non-empty database")
+    restore.add_argument(
+        "--force", action="store_true", help="replace a non-empty database (only on success)"
+    )
     restore.add_argument("--dagster", action="store_true", help="restore into Dagster's database instead")
     restore.set_defaults(func=cmd_restore)
 

@@ -10,7 +10,7 @@ from organizer_pipeline.sandbox import SIMULATORS
 def cmd_serve(args: argparse.Namespace) -> int:
     from organizer_pipeline.sandbox.server import serve_forever
 
-    serve_forever(SIMULATORS[args.name].create_app(), args.host, args.port)
+    serve_forever(SIMULATORS[args.name].create_app(), args.host, args.port, f"{args.name} simulator")
     return 0
 
 

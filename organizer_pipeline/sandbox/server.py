@@ -39,5 +39,12 @@ def serve_in_thread(app, host: str = "127.0.0.1", port: int = 0, lifespan: str =
         sock.close()
 
 
-def serve_forever(app, host: str, port: int) -> None:
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+def serve_forever(app, host: str, port: int, name: str = "simulator") -> None:
+    """Serve until stopped, after printing the URL (port 0: a free one, so the URL is the only way to know)."""
+    sock = _bind(host, port)
+    print(f"{name}: http://{host}:{sock.getsockname()[1]}", flush=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()

