@@ -340,6 +340,7 @@ class Simulator:
         # own row generation never limits what is measured on the client side.
         self.cache: dict[tuple, bytes | None] | None = {} if cache_pages else None
         self.requests = 0  # authenticated data requests, the fault counter
+        self.calls: list[tuple[float, float, str]] = []  # (start, end, path) of every request, monotonic
         self.recent: deque[float] = deque()
         self.lock = threading.Lock()
         self.last_change = time.monotonic()
@@ -355,6 +356,15 @@ class Simulator:
         index = (self.changes * 7919) % self.dataset.n
         self.changes += 1
         self.dataset.update("reservas", index, ativo="N", situacao="Cancelada", idsituacao=14)
+
+    async def serve(self, request: Request) -> Response:
+        """The route: `handle`, timed (tests check that callers never overlap and keep the rate)."""
+        started = time.monotonic()
+        try:
+            return await self.handle(request)
+        finally:
+            with self.lock:
+                self.calls.append((started, time.monotonic(), request.path_params["path"]))
 
     def _every(self, n: int, k: int) -> bool:
         return k > 0 and n % k == 0
@@ -493,7 +503,7 @@ def create_app(
         routes=[
             Route(
                 "/api/v1/cvdw/{path:path}",
-                simulator.handle,
+                simulator.serve,
                 methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             )
         ]
