@@ -56,7 +56,9 @@ def test_threads_of_several_limiters_take_turns_and_keep_the_window(engine):
     assert max_in_window([start for start, _ in calls], 1.0) <= 3
     assert time.monotonic() - started >= 3.0  # 12 calls at 3 per second: 3 full windows waited
     with engine.connect() as conn:
-        row = conn.execute(sa.text("SELECT calls, holder FROM ops.api_rate_limits WHERE key = :k"), {"k": KEY})
+        row = conn.execute(
+            sa.text("SELECT calls, holder FROM ops.api_rate_limits WHERE key = :k"), {"k": KEY}
+        )
         assert tuple(row.one()) == (12, None)
 
 
