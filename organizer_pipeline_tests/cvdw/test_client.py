@@ -11,6 +11,7 @@ from organizer_pipeline.errors import ConfigError
 from organizer_pipeline.resources.cvdw import CvdwClient, decode_envelope
 from organizer_pipeline.resources.http import ApiBadRequest, ApiUnavailable
 from organizer_pipeline.resources.shared_limit import SharedRateLimiter
+from organizer_pipeline_tests.calls import max_in_window
 from organizer_pipeline_tests.cvdw.conftest import fast_client
 
 JAN, FEB = datetime(2024, 1, 1), datetime(2024, 2, 29, 23, 59, 59)
@@ -77,8 +78,7 @@ def test_client_side_rate_limit_keeps_n_per_window(simulator, db_url):
         api.get_page("/unidades", 1, page_size=1)
     assert time.monotonic() - started >= 0.5
     assert api.stats.rate_limit_wait_seconds >= 0.45
-    starts = sorted(start for start, _, _ in sim.calls)
-    assert max(sum(1 for t in starts[i:] if t < s + 0.5) for i, s in enumerate(starts)) <= 3
+    assert max_in_window([start for start, _, _ in sim.calls], 0.5) <= 3
 
 
 def test_missing_credentials_and_base_url_name_the_variables(monkeypatch):

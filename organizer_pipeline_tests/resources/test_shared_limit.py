@@ -16,18 +16,9 @@ import sqlalchemy as sa
 from organizer_pipeline.db import urls
 from organizer_pipeline.resources.http import RateLimitDeadline, RateLimiter
 from organizer_pipeline.resources.shared_limit import SharedRateLimiter
+from organizer_pipeline_tests.calls import max_concurrency, max_in_window
 
 KEY = "test:account"
-
-
-def max_in_window(starts: list[float], window: float) -> int:
-    starts = sorted(starts)
-    return max((sum(1 for t in starts[i:] if t < s + window) for i, s in enumerate(starts)), default=0)
-
-
-def overlaps(calls: list[tuple[float, float]]) -> int:
-    calls = sorted(calls)
-    return sum(1 for (_, end), (start, _) in zip(calls, calls[1:], strict=False) if start < end)
 
 
 def test_threads_of_several_limiters_take_turns_and_keep_the_window(engine):
@@ -52,7 +43,7 @@ def test_threads_of_several_limiters_take_turns_and_keep_the_window(engine):
     for thread in threads:
         thread.join()
     assert len(calls) == 12
-    assert overlaps(calls) == 0
+    assert max_concurrency(calls) == 1
     assert max_in_window([start for start, _ in calls], 1.0) <= 3
     assert time.monotonic() - started >= 3.0  # 12 calls at 3 per second: 3 full windows waited
     with engine.connect() as conn:
