@@ -2,13 +2,14 @@
 (default 30, max 500), date-window filters sent as query string or JSON body, rows sorted by
 `referencia_data`, the real field names, the real error bodies — and fault knobs.
 
-The data set is generated, deterministic and lazy: row i of an endpoint is computed from i when a page asks
-for it, so 100k full reservas cost no memory. A few empreendimentos with hundreds of unidades; reservas that
-become sales, distratos (with a /distratos row and an inactive commission) or stay reserved; some rows
-`ativo='N'`. Tests change rows with `Dataset.update`, which moves the row's `referencia_data` like the real
-API does.
+Two generated, deterministic data sets, whose rows are built on demand by sandbox/cvdw_rows.py:
+- `Dataset` (tests, benchmarks): uniform — row i of an endpoint is a formula of i, so 100k full reservas
+  cost no memory. 4 empreendimentos with hundreds of unidades; reservas that become sales, distratos (with a
+  /distratos row and an inactive commission) or stay reserved; some rows `ativo='N'`.
+- `Company` (sandbox/cvdw_company.py, what `organizer up` serves): a realistic incorporadora over 24 months.
+Tests change rows with `update`, which moves the row's `referencia_data` like the real API does.
 
-Knobs (`create_app(**knobs)`): n_reservas, start ("YYYY-MM-DD"), days, email, token; faults counted per
+Knobs (`create_app(**knobs)`): n_reservas, start ("YYYY-MM-DD"), days, company, email, token; faults counted per
 data request — rate_limit (requests per rate_window seconds, then the 'Too many requests' body),
 too_many_every / too_many_status, error_every / error_status, slow_every / slow_seconds, malformed_every,
 empty_status (200 or 204), zero_totals, live_changes_every (seconds between simulated edits), retry_after."""
@@ -93,6 +94,10 @@ class Rows:
     def rows(self, endpoint: str, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
         """Every row the API would return for the window (for tests)."""
         return [self.row(endpoint, i) for i in self.select(endpoint, since, until)]
+
+    def live_change(self, k: int) -> None:
+        """The k-th edit of a live simulator: reserva (k × 7919) mod n is cancelled and deactivated."""
+        self.update("reservas", (k * 7919) % self.n, ativo="N", situacao="Cancelada", idsituacao=14)
 
 
 class Dataset(Rows):
@@ -256,15 +261,14 @@ class Simulator:
         self.changes = 0
 
     def live_change(self) -> None:
-        """Like people using CV: every `live_changes_every` seconds one reserva is cancelled and deactivated
-        (its referencia_data moves to now), which is what the change sensor and the 4-hourly runs pick up."""
+        """Like people using CV: every `live_changes_every` seconds the data set changes a row (its
+        referencia_data moves to now), which is what the change sensor and the 4-hourly runs pick up."""
         every = self.faults.live_changes_every
         if every <= 0 or time.monotonic() - self.last_change < every or not self.dataset.n:
             return
         self.last_change = time.monotonic()
-        index = (self.changes * 7919) % self.dataset.n
+        self.dataset.live_change(self.changes)
         self.changes += 1
-        self.dataset.update("reservas", index, ativo="N", situacao="Cancelada", idsituacao=14)
 
     async def serve(self, request: Request) -> Response:
         """The route: `handle`, timed (tests check that callers never overlap and keep the rate)."""
@@ -401,13 +405,21 @@ def create_app(
     email: str = "sandbox@example.com",
     token: str = "sandbox-token",
     cache_pages: bool = False,
+    company: bool = False,
     **faults: Any,
 ) -> Starlette:
     """The simulator as an ASGI app; `app.state.simulator` gives tests the data set and counters.
-    `start` unset: the data set ends today (what `organizer up` serves, so the schedule finds rows)."""
+    `start` unset: the data set ends today (what `organizer up` serves, so the schedule finds rows).
+    `company`: the sandbox company (sandbox/cvdw_company.py) instead of the uniform data set."""
     if start is None:
         start = (datetime.now() - timedelta(days=days - 1)).strftime("%Y-%m-%d")
-    simulator = Simulator(Dataset(n_reservas, start, days), Faults(**faults), email, token, cache_pages)
+    if company:
+        from organizer_pipeline.sandbox.cvdw_company import Company
+
+        dataset: Rows = Company(n_reservas, start, days)
+    else:
+        dataset = Dataset(n_reservas, start, days)
+    simulator = Simulator(dataset, Faults(**faults), email, token, cache_pages)
     app = Starlette(
         routes=[
             Route(
@@ -422,13 +434,14 @@ def create_app(
 
 
 def create_demo_app() -> Starlette:
-    """What `organizer up` serves without credentials: data ending today, one reserva edited per minute."""
-    return create_app(live_changes_every=60.0)
+    """What `organizer up` serves without credentials: the sandbox company over the 24 months ending today,
+    with one live change per minute (a reserva approved as a sale, then edits)."""
+    return create_app(n_reservas=1500, days=730, company=True, live_changes_every=60.0)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m organizer_pipeline.sandbox.cvdw --port P --reservas N [--days D] [--cache-pages]`: one
-    simulator with a chosen data set (the benchmark runs it in its own process)."""
+    """`python -m organizer_pipeline.sandbox.cvdw --port P --reservas N [--days D] [--cache-pages] [--company]`:
+    one simulator with a chosen data set (the benchmark runs it in its own process)."""
     import argparse
 
     from organizer_pipeline.sandbox.server import serve_forever
@@ -440,8 +453,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--start", help="first day of the data (default: so that the data end today)")
     parser.add_argument("--days", type=int, default=240)
     parser.add_argument("--cache-pages", action="store_true")
+    parser.add_argument(
+        "--company", action="store_true", help="the sandbox company, not the uniform data set"
+    )
     args = parser.parse_args(argv)
-    app = create_app(n_reservas=args.reservas, start=args.start, days=args.days, cache_pages=args.cache_pages)
+    app = create_app(
+        n_reservas=args.reservas,
+        start=args.start,
+        days=args.days,
+        cache_pages=args.cache_pages,
+        company=args.company,
+    )
     serve_forever(app, args.host, args.port)
 
 
