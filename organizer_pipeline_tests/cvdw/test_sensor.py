@@ -1,5 +1,5 @@
 """The `cvdw_changes` sensor fits its tick (#15.5): requests per tick, the time box, the cursor that keeps
-partial progress, and a run at the real 20 requests/minute with simulated latency."""
+partial progress. At the real 20 requests/minute with latency: test_real_minute.py."""
 
 from __future__ import annotations
 
@@ -7,13 +7,9 @@ import json
 import time
 from datetime import datetime, timedelta
 
-import dagster as dg
-
 from organizer_pipeline.cvdw import sensors
 from organizer_pipeline.cvdw.endpoints import ENDPOINTS
-from organizer_pipeline.cvdw.sensors import Cursor, cvdw_changes, plan
-from organizer_pipeline.resources.warehouse import Warehouse
-from organizer_pipeline_tests.calls import max_concurrency, max_in_window
+from organizer_pipeline.cvdw.sensors import Cursor, plan
 from organizer_pipeline_tests.cvdw.conftest import fast_client
 
 NAMES = [endpoint.name for endpoint in ENDPOINTS]
@@ -84,52 +80,3 @@ def test_the_cursor_of_the_previous_release_is_read():
     cursor = Cursor.parse(legacy)
     assert cursor.seen == {"reservas": ["2024-01-02 03:04:05", 2]} and cursor.next is None
     assert Cursor.parse(cursor.dumps()) == cursor
-
-
-def test_the_sensor_at_the_real_20_per_minute_shares_the_limit_and_fits_its_tick(simulator, db_url):
-    """A run has just used half of the minute; the sensor's ticks never wait past their budget, keep what
-    they probed, finish the baseline once the minute allows it, then detect a change. The simulator never
-    sees two requests at once nor more than 20 in any 60 s."""
-    sim, base_url = simulator(n_reservas=900, slow_every=3, slow_seconds=1.0)
-    client = fast_client(base_url, max_requests_per_minute=20, warehouse=Warehouse(database_url=str(db_url)))
-    run = client.get_api()  # another process on the same account (its own limiter object)
-    for _ in range(12):
-        run.get_page("/reservas", 1, page_size=10)
-    durations: list[float] = []
-    cursor = None
-    with dg.instance_for_test() as instance:
-
-        def tick(cursor):
-            with dg.build_sensor_context(
-                instance=instance, cursor=cursor, resources={"cvdw": client}
-            ) as context:
-                started = time.monotonic()
-                result = cvdw_changes(context)
-                durations.append(time.monotonic() - started)
-            return result
-
-        first = tick(cursor)
-        seen = json.loads(first.cursor)["seen"]
-        assert 0 < len(seen) < len(NAMES)  # the limit ran out mid-round: partial progress kept
-        assert "tick budget" in first.skip_reason.skip_message
-        cursor = first.cursor
-        while set(json.loads(cursor)["seen"]) != set(NAMES):
-            time.sleep(3)
-            cursor = tick(cursor).cursor
-            assert len(durations) < 40
-        sim.dataset.update("reservas", 5, ativo="N")
-        runs = []
-        while not runs:
-            result = tick(cursor)
-            cursor, runs = result.cursor, result.run_requests
-            assert len(durations) < 60
-    assert "reservas" in {key.to_user_string() for key in runs[0].asset_selection}
-    assert max(durations) < sensors.TICK_BUDGET_SECONDS
-    calls = [(start, end) for start, end, _ in sim.calls]
-    assert max_concurrency(calls) == 1
-    assert max_in_window([start for start, _ in calls], 60.0) <= 20
-    print(
-        f"\n{len(durations)} ticks, longest {max(durations):.1f} s (budget {sensors.TICK_BUDGET_SECONDS:.0f} s), "
-        f"{len(calls)} requests over {calls[-1][0] - calls[0][0]:.0f} s, "
-        f"max {max_in_window([s for s, _ in calls], 60.0)} in any 60 s, max concurrency {max_concurrency(calls)}"
-    )
