@@ -22,6 +22,7 @@ from organizer_pipeline.cvdw import sensors
 from organizer_pipeline.cvdw.assets import ASSETS
 from organizer_pipeline.cvdw.endpoints import BY_NAME, ENDPOINTS
 from organizer_pipeline.cvdw.partitions import range_tags
+from organizer_pipeline.db import urls
 from organizer_pipeline.resources.cvdw import CvdwClient
 from organizer_pipeline.resources.warehouse import Warehouse
 from organizer_pipeline.sandbox.cvdw import Simulator
@@ -50,7 +51,9 @@ def calls_of(sim: Simulator) -> list[tuple[float, float]]:
 def sensor_scenario(sim: Simulator, base_url: str, db_url, report: dict) -> None:
     """A run has just made 12 requests; the sensor's ticks never wait past their budget, keep what they
     probed, finish the baseline once the minute allows it, then detect a change."""
-    client = fast_client(base_url, max_requests_per_minute=20, warehouse=Warehouse(database_url=str(db_url)))
+    client = fast_client(
+        base_url, max_requests_per_minute=20, warehouse=Warehouse(database_url=urls.render(db_url))
+    )
     run = client.get_api()  # another process on the same account (its own limiter object)
     for _ in range(12):
         run.get_page("/reservas", 1, page_size=10)
