@@ -254,7 +254,8 @@ class Simulator:
         # own row generation never limits what is measured on the client side.
         self.cache: dict[tuple, bytes | None] | None = {} if cache_pages else None
         self.requests = 0  # authenticated data requests, the fault counter
-        self.calls: list[tuple[float, float, str]] = []  # (start, end, path) of every request, monotonic
+        # (start, end, path) of the latest requests, monotonic clock; bounded for long-running demos
+        self.calls: deque[tuple[float, float, str]] = deque(maxlen=100_000)
         self.recent: deque[float] = deque()
         self.lock = threading.Lock()
         self.last_change = time.monotonic()

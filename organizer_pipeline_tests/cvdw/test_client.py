@@ -116,6 +116,26 @@ def test_organizer_cvdw_ping(simulator, monkeypatch, capsys):
     assert "CVCRM_API_TOKEN" in capsys.readouterr().err
 
 
+def test_ping_takes_its_turn_in_the_shared_limit(simulator, db_url, engine, monkeypatch, capsys):
+    """The CLI is a caller like any run step: its requests count in the tenant's row."""
+    import sqlalchemy as sa
+
+    from organizer_pipeline import cli
+
+    _, base_url = simulator(n_reservas=300)
+    monkeypatch.setenv("CVDW_BASE_URL", base_url)
+    monkeypatch.setenv("CVCRM_API_EMAIL", "sandbox@example.com")
+    monkeypatch.setenv("CVCRM_API_TOKEN", "sandbox-token")
+    monkeypatch.setenv("CVDW_MAX_REQUESTS_PER_MINUTE", "20")
+    assert cli.main(["cvdw", "ping", "--endpoint", "reservas"]) == 0
+    key = "cvdw:" + base_url.split("/")[2]
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.text("SELECT calls, holder FROM ops.api_rate_limits WHERE key = :k"), {"k": key}
+        ).one()
+    assert tuple(row) == (1, None)
+
+
 def test_a_too_many_requests_body_pauses_every_caller(simulator, db_url):
     _, base_url = simulator(too_many_every=2, too_many_status=200)
     api = fast_client(base_url, max_requests_per_minute=6000, rate_limit_pause_seconds=0.4).get_api()
