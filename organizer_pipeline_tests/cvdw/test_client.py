@@ -98,14 +98,22 @@ def test_missing_credentials_and_base_url_name_the_variables(monkeypatch):
     assert api.session.headers["email"] == "a@b.c" and api.session.headers["token"] == "t"
 
 
+def cli_environment(monkeypatch, base_url: str, rate: int) -> None:
+    for name, value in {
+        "CVDW_BASE_URL": base_url,
+        "CVCRM_API_EMAIL": "sandbox@example.com",
+        "CVCRM_API_TOKEN": "sandbox-token",
+        "CVDW_MAX_REQUESTS_PER_MINUTE": str(rate),
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
 def test_organizer_cvdw_ping(simulator, monkeypatch, capsys):
+    """With the limit off (0) no database is needed: none is set up here."""
     from organizer_pipeline import cli
 
     sim, base_url = simulator(n_reservas=300)
-    monkeypatch.setenv("CVDW_BASE_URL", base_url)
-    monkeypatch.setenv("CVCRM_API_EMAIL", "sandbox@example.com")
-    monkeypatch.setenv("CVCRM_API_TOKEN", "sandbox-token")
-    monkeypatch.setenv("CVDW_MAX_REQUESTS_PER_MINUTE", "0")
+    cli_environment(monkeypatch, base_url, 0)
     assert cli.main(["cvdw", "ping", "--endpoint", "reservas"]) == 0
     out = capsys.readouterr().out
     assert f"reservas {len(sim.dataset.rows('reservas', None, None)):>9} rows".replace(
@@ -123,10 +131,7 @@ def test_ping_takes_its_turn_in_the_shared_limit(simulator, db_url, engine, monk
     from organizer_pipeline import cli
 
     _, base_url = simulator(n_reservas=300)
-    monkeypatch.setenv("CVDW_BASE_URL", base_url)
-    monkeypatch.setenv("CVCRM_API_EMAIL", "sandbox@example.com")
-    monkeypatch.setenv("CVCRM_API_TOKEN", "sandbox-token")
-    monkeypatch.setenv("CVDW_MAX_REQUESTS_PER_MINUTE", "20")
+    cli_environment(monkeypatch, base_url, 20)
     assert cli.main(["cvdw", "ping", "--endpoint", "reservas"]) == 0
     key = "cvdw:" + base_url.split("/")[2]
     with engine.connect() as conn:
