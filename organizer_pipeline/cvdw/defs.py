@@ -6,6 +6,7 @@ from organizer_pipeline.cvdw.assets import ASSETS
 from organizer_pipeline.cvdw.schedules import cvdw_every_4h, cvdw_sync
 from organizer_pipeline.cvdw.sensors import cvdw_changes
 from organizer_pipeline.resources.cvdw import CvdwClient
+from organizer_pipeline.resources.warehouse import Warehouse
 
 defs = dg.Definitions(
     assets=ASSETS,
@@ -14,6 +15,9 @@ defs = dg.Definitions(
     sensors=[cvdw_changes],
     resources={
         # Secrets stay environment references (resolved when a run starts, shown as EnvVar in the UI).
-        "cvdw": CvdwClient(email=dg.EnvVar("CVCRM_API_EMAIL"), token=dg.EnvVar("CVCRM_API_TOKEN")),
+        # The nested warehouse holds the rate limit every process shares.
+        "cvdw": CvdwClient(
+            email=dg.EnvVar("CVCRM_API_EMAIL"), token=dg.EnvVar("CVCRM_API_TOKEN"), warehouse=Warehouse()
+        ),
     },
 )

@@ -8,7 +8,8 @@ import email.utils
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,8 +38,14 @@ class ApiUnavailable(ApiError):
     """Retries exhausted on rate limits, 5xx, timeouts or resets."""
 
 
+class RateLimitDeadline(OrganizerError):
+    """The next call could not start before the caller's deadline (a sensor tick must end in time)."""
+
+
 class RateLimiter:
-    """Spaces calls evenly: at most `rate` calls per `per` seconds, across threads. `rate <= 0` disables."""
+    """Spaces calls evenly: at most `rate` calls per `per` seconds, across the threads of one process.
+    `rate <= 0` disables it. `ApiClient` holds a `slot()` for the whole call; limits shared by several
+    processes subclass this (resources/shared_limit.py)."""
 
     def __init__(
         self,
@@ -52,13 +59,17 @@ class RateLimiter:
         self._next = 0.0
         self._lock = threading.Lock()
         self.waited_seconds = 0.0
+        self.latest_start: float | None = None  # clock time after which no call may start (see deadline)
 
     def acquire(self) -> float:
+        """Wait for the next call's turn; the seconds waited."""
         if self.interval <= 0:
+            self._check_deadline(self._clock())
             return 0.0
         with self._lock:
             now = self._clock()
             start = max(now, self._next)
+            self._check_deadline(start)
             self._next = start + self.interval
         wait = start - now
         if wait > 0:
@@ -70,6 +81,27 @@ class RateLimiter:
         """The server told us to wait (Retry-After / reset headers): nobody calls before then."""
         with self._lock:
             self._next = max(self._next, self._clock() + seconds)
+
+    @contextmanager
+    def slot(self) -> Iterator[float]:
+        """The turn of one call, held until the call is over (yields the seconds waited for it)."""
+        yield self.acquire()
+
+    @contextmanager
+    def deadline(self, latest_start: float) -> Iterator[None]:
+        """Within the block, a call that cannot start by `latest_start` (this limiter's clock) raises
+        RateLimitDeadline at once instead of waiting."""
+        previous, self.latest_start = self.latest_start, latest_start
+        try:
+            yield
+        finally:
+            self.latest_start = previous
+
+    def _check_deadline(self, start: float) -> None:
+        if self.latest_start is not None and start > self.latest_start:
+            raise RateLimitDeadline(
+                f"the next call could start only in {start - self._clock():.1f} s, after the caller's deadline"
+            )
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -157,22 +189,27 @@ class ApiClient:
         kwargs.setdefault("timeout", self.timeout)
         last_problem = "no attempt made"
         for attempt in range(self.retry.attempts):
-            self.stats.rate_limit_wait_seconds += self.limiter.acquire()
-            self.stats.calls += 1
             retry_after: float | None = None
-            try:
-                response = self.session.request(method, url, **kwargs)
-            except (requests.Timeout, requests.ConnectionError) as error:
-                last_problem = f"{type(error).__name__}"
-            else:
-                reason = self.classify(response)
-                if reason is None:
-                    self._raise_for_final(response)
-                    return response
-                last_problem = reason
-                retry_after = self.retry_after(response)
-                if retry_after is not None:
-                    self.limiter.push_back(retry_after)
+            reason: str | None = None
+            # The slot is held until the answer is read and judged: a push-back is recorded before the
+            # next caller (maybe another process) gets its turn.
+            with self.limiter.slot() as waited:
+                self.stats.rate_limit_wait_seconds += waited
+                self.stats.calls += 1
+                try:
+                    response = self.session.request(method, url, **kwargs)
+                except (requests.Timeout, requests.ConnectionError) as error:
+                    reason = f"{type(error).__name__}"
+                else:
+                    reason = self.classify(response)
+                    if reason is not None:
+                        retry_after = self.retry_after(response)
+                        if retry_after is not None:
+                            self.limiter.push_back(retry_after)
+            if reason is None:
+                self._raise_for_final(response)
+                return response
+            last_problem = reason
             if attempt + 1 < self.retry.attempts:
                 delay = self.retry.delay(attempt, retry_after)
                 self.stats.retries += 1

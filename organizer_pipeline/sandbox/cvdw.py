@@ -2,13 +2,14 @@
 (default 30, max 500), date-window filters sent as query string or JSON body, rows sorted by
 `referencia_data`, the real field names, the real error bodies — and fault knobs.
 
-The data set is generated, deterministic and lazy: row i of an endpoint is computed from i when a page asks
-for it, so 100k full reservas cost no memory. A few empreendimentos with hundreds of unidades; reservas that
-become sales, distratos (with a /distratos row and an inactive commission) or stay reserved; some rows
-`ativo='N'`. Tests change rows with `Dataset.update`, which moves the row's `referencia_data` like the real
-API does.
+Two generated, deterministic data sets, whose rows are built on demand by sandbox/cvdw_rows.py:
+- `Dataset` (tests, benchmarks): uniform — row i of an endpoint is a formula of i, so 100k full reservas
+  cost no memory. 4 empreendimentos with hundreds of unidades; reservas that become sales, distratos (with a
+  /distratos row and an inactive commission) or stay reserved; some rows `ativo='N'`.
+- `Company` (sandbox/cvdw_company.py, what `organizer up` serves): a realistic incorporadora over 24 months.
+Tests change rows with `update`, which moves the row's `referencia_data` like the real API does.
 
-Knobs (`create_app(**knobs)`): n_reservas, start ("YYYY-MM-DD"), days, email, token; faults counted per
+Knobs (`create_app(**knobs)`): n_reservas, start ("YYYY-MM-DD"), days, company, email, token; faults counted per
 data request — rate_limit (requests per rate_window seconds, then the 'Too many requests' body),
 too_many_every / too_many_status, error_every / error_status, slow_every / slow_seconds, malformed_every,
 empty_status (200 or 204), zero_totals, live_changes_every (seconds between simulated edits), retry_after."""
@@ -33,245 +34,36 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-TS = "%Y-%m-%d %H:%M:%S"
+from organizer_pipeline.sandbox import cvdw_rows as rows
+
 DATE_PARAM = re.compile(r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2})?$")
 TOO_MANY = json.dumps({"Response": "Too many requests"}, indent=3)
 EMPREENDIMENTOS = (
-    (589, "Retiro Teixeira", "Sul", "Vertical"),
-    (1186, "Residencial Exemplo", "Nordeste", "Horizontal"),
-    (1203, "Varandas do Parque", "Sul", "Vertical"),
-    (1250, "Jardim das Águas", "Sudeste", "Vertical"),
+    rows.Project(589, "Retiro Teixeira", "Sul", "Vertical"),
+    rows.Project(1186, "Residencial Exemplo", "Nordeste", "Horizontal"),
+    rows.Project(1203, "Varandas do Parque", "Sul", "Vertical"),
+    rows.Project(1250, "Jardim das Águas", "Sudeste", "Vertical"),
 )
 TIPOLOGIAS = ("2 quartos", "3 quartos com suíte", "3 suítes com terraço gourmet", "Studio")
-CORRETORES = ((274, "CORRETOR QC", 274, "IMOBILIÁRIA QC"), (301, "ANA CORRETORA", 12, "Lar & Cia Ltda"))
+CORRETORES = (
+    rows.Broker(274, "CORRETOR QC", 274, "IMOBILIÁRIA QC"),
+    rows.Broker(301, "ANA CORRETORA", 12, "Lar & Cia Ltda"),
+)
 
 
-def _money(value: float) -> float:
-    return round(value, 2)
+class Rows:
+    """Every endpoint as (count, referencia_data(i), row(i)), rows sorted by referencia_data; `update`
+    overrides single rows. Subclasses fill `endpoints`."""
 
-
-class Dataset:
-    """Every endpoint as (count, referencia_data(i), row(i)); `update` overrides single rows."""
-
-    def __init__(
-        self, n_reservas: int = 600, start: str = "2023-10-01", days: int = 240, units_per_project: int = 120
-    ):
-        self.n = n_reservas
-        self.start = datetime.strptime(start, "%Y-%m-%d")
-        self.step = timedelta(days=days) / max(n_reservas, 1)
-        self.n_units = units_per_project * len(EMPREENDIMENTOS)
-        self.unit_step = timedelta(days=days) / max(self.n_units, 1)
+    def __init__(self) -> None:
         self.overrides: dict[str, dict[int, tuple[str, dict[str, Any]]]] = {}
         self.lock = threading.Lock()
-        self.endpoints: dict[str, tuple[Callable[[], int], Callable[[int], str], Callable[[int], dict]]] = {
-            "reservas": (lambda: self.n, self._reserva_date, self.reserva),
-            "reservas/condicoes": (lambda: 2 * self.n, lambda j: self._reserva_date(j // 2), self.condicao),
-            "comissoes": (
-                lambda: self.n,
-                lambda k: self._ts(self._reserva_at(k) + timedelta(hours=1)),
-                self.comissao,
-            ),
-            "unidades": (lambda: self.n_units, self._unit_date, self.unidade),
-            "distratos": (lambda: (self.n + 2) // 10, self._distrato_date, self.distrato),
-            "repasses": (lambda: (self.n + 9) // 10, self._repasse_date, self.repasse),
-            "atendimentos": (lambda: self.n // 3, lambda k: self._reserva_date(3 * k), self.atendimento),
-        }
+        self.endpoints: dict[str, tuple[Callable[[], int], Callable[[int], str], Callable[[int], dict]]] = {}
+        self.n = 0  # reservas
 
-    # -- dates ---------------------------------------------------------------------------------------
-    @staticmethod
-    def _ts(moment: datetime) -> str:
-        return moment.strftime(TS)
-
-    def _reserva_at(self, i: int) -> datetime:
-        return (self.start + self.step * i).replace(microsecond=0)
-
-    def _reserva_date(self, i: int) -> str:
-        return self._ts(self._reserva_at(i))
-
-    def _distrato_date(self, k: int) -> str:
-        return self._ts(self._reserva_at(10 * k + 7) + timedelta(days=5))
-
-    def _repasse_date(self, k: int) -> str:
-        return self._ts(self._reserva_at(10 * k) + timedelta(days=20))
-
-    def _unit_date(self, u: int) -> str:
-        return self._ts((self.start + self.unit_step * u).replace(microsecond=0))
-
-    # -- business state ------------------------------------------------------------------------------
-    @staticmethod
-    def state(i: int) -> str:
-        """vendida (60 %), distrato (10 %), reservada (30 %)."""
-        return "distrato" if i % 10 == 7 else "vendida" if i % 10 < 6 else "reservada"
-
-    def _valor(self, i: int) -> float:
-        return _money(180000 + (i * 7919) % 420000 + (i % 100) / 4)
-
-    def _unit_of(self, i: int) -> int:
-        return (i * 31) % self.n_units
-
-    def _project(self, u: int) -> tuple[int, str, str, str]:
-        return EMPREENDIMENTOS[u % len(EMPREENDIMENTOS)]
-
-    # -- rows ----------------------------------------------------------------------------------------
-    def reserva(self, i: int) -> dict[str, Any]:
-        state = self.state(i)
-        at = self._reserva_at(i)
-        u = self._unit_of(i)
-        idemp, emp, regiao, _ = self._project(u)
-        idcorretor, corretor, idimob, imob = CORRETORES[i % 2]
-        sold = state != "reservada"
-        cancelled = state == "distrato"
-        valor = self._valor(i)
-        situacao, idsituacao = {
-            "vendida": ("Vendida", 3),
-            "distrato": ("Distrato", 13),
-            "reservada": ("Nova Reserva", 1),
-        }[state]
-        return {
-            "referencia": str(10000 + i), "referencia_data": self._ts(at), "ativo": "N" if i % 50 == 13 else "S",
-            "idreserva": 10000 + i, "codigointerno": f"R{i}", "numero_venda": str(i) if sold else None,
-            "aprovada": "Sim" if sold else "Não", "data_cad": self._ts(at - timedelta(days=2)),
-            "data_venda": self._ts(at) if sold else None, "situacao": situacao, "idsituacao": idsituacao,
-            "situacao_comercial": "Vendas" if sold else "Pre-vendas", "idempreendimento": idemp,
-            "codigointerno_empreendimento": str(idemp * 100 + 34), "empreendimento": emp,
-            "data_entrega_chaves_contrato_cliente": "2026-12-01", "etapa": "Etapa 1", "bloco": f"Bloco {u % 6 + 1:02d}",
-            "unidade": str(100 + u), "regiao": regiao, "venda": "Sim" if sold and not cancelled else "Não",
-            "idcliente": 30000 + i, "documento_cliente": f"{i:011d}", "cliente": f"CLIENTE {i}",
-            "email": f"cliente{i}@example.com", "cidade": "Aracaju", "cep_cliente": "49052260",
-            "renda": _money(4000 + (i % 30) * 550.5), "sexo": "Feminino" if i % 2 else "Masculino", "idade": 22 + i % 40,
-            "estado_civil": "Casado(a)", "idcorretor": idcorretor, "corretor": corretor, "idimobiliaria": idimob,
-            "imobiliaria": imob, "valor_contrato": valor, "vencimento": self._ts(at + timedelta(days=7)),
-            "campanha": "Campanha", "cessao": "Não",
-            "motivo_cancelamento": "Desistência" if cancelled else None,
-            "data_cancelamento": self._ts(at + timedelta(days=5)) if cancelled else None,
-            "espacos_complementares": None, "idlead": f"{168000 + i},{4000 + i}",
-            "data_ultima_alteracao_situacao": self._ts(at), "idempresa_correspondente": 1,
-            "empresa_correspondente": "Nascimento", "valor_fgts": _money(valor * 0.02),
-            "valor_financiamento": _money(valor * 0.7), "valor_subsidio": 0, "nome_usuario": "Nome",
-            "idunidade": 5000 + u, "idprecadastro": 234 + i, "idmidia": 2, "midia": "Instagram",
-            "descricao_motivo_cancelamento": "Cliente desistiu" if cancelled else None,
-            "idsituacao_anterior": 1, "situacao_anterior": "Nova Reserva", "idtabela": 100,
-            "nometabela": "Tabela de Janeiro", "codigointernotabela": "JAN23",
-            "data_contrato": at.strftime("%Y-%m-%d") if sold else None, "valor_proposta": _money(valor * 1.03),
-            "vpl_reserva": _money(valor * 0.97), "vgv_tabela": _money(valor * 1.03), "vpl_tabela": _money(valor * 0.98),
-            "usuario_aprovacao": "Manoel Gomes", "data_aprovacao": at.strftime("%Y-%m-%d") if sold else None,
-            "juros_condicao_aprovada": 0, "juros_apos_entrega_condicao_aprovada": 0,
-            "idtabela_condicao_aprovada": 168523, "data_primeira_aprovacao": at.strftime("%Y-%m-%d") if sold else None,
-            "aprovacao_absoluto": 0, "aprovacao_vpl_valor": 0, "idtipovenda": 2, "tipovenda": "Financiamento",
-            "idgrupo": 1, "grupo": "Grupo Teste", "data_modificacao": at.strftime("%Y-%m-%d"),
-            "campos_adicionais": [
-                {"referencia": 193, "referencia_data": self._ts(at), "idcampo_valores": 10000 + i, "idcampo": 312,
-                 "nome": "CONTRATO - USO", "valor": "Residencial", "tipo": "texto"}
-            ],
-            "campos_adicionais_contrato": [],
-        }  # fmt: skip
-
-    def condicao(self, j: int) -> dict[str, Any]:
-        i, serie = j // 2, ("Ato", "Financiamento")[j % 2]
-        valor = self._valor(i) * (0.1 if j % 2 == 0 else 0.9)
-        return {
-            "referencia": str(20000 + j), "referencia_data": self._reserva_date(i), "ativo": "S",
-            "idreservascondicoes": 20000 + j, "idreserva": 10000 + i, "serie": serie,
-            "parcela_quantidade": 1 if j % 2 == 0 else 360, "valor": _money(valor), "valor_com_juros": _money(valor * 1.1),
-            "valor_com_comissao_fora_do_contrato": _money(valor), "valor_sem_comissao": _money(valor),
-            "vencimento": self._reserva_at(i).strftime("%Y-%m-%d"), "portador": "Carteira", "indexador": "REAL",
-            "data_reservas_condicoes": self._reserva_date(i), "data_modificacao": self._reserva_date(i),
-        }  # fmt: skip
-
-    def comissao(self, k: int) -> dict[str, Any]:
-        state, valor = self.state(k), self._valor(k)
-        u = self._unit_of(k)
-        paid = state == "vendida"
-        pct = 4 if state != "reservada" else 0
-        return {
-            "referencia": str(40000 + k), "referencia_data": self._ts(self._reserva_at(k) + timedelta(hours=1)),
-            "ativo": "N" if state == "distrato" else "S", "idcomissao": 40000 + k,
-            "situacao": "Liberada" if paid else "Comissão Gerada (1)", "idsituacao": 2 if paid else 1,
-            "idreserva": 10000 + k, "corretor": CORRETORES[k % 2][1], "imobiliaria": CORRETORES[k % 2][3],
-            "empreendimento": self._project(u)[1], "etapa": "Etapa 1", "bloco": f"Bloco {u % 6 + 1:02d}",
-            "unidade": str(100 + u), "regiao": self._project(u)[2], "cliente": f"CLIENTE {k}", "cep_cliente": "49030210",
-            "valor_contrato": valor, "porcentagem_comissao": pct, "valor_comissao": _money(valor * pct / 100),
-            "valor_comissao_apagar": _money(valor * pct / 200), "valor_pagamento": _money(valor * pct / 200) if paid else 0,
-            "nota_fiscal": str(k) if paid else None, "data_pagamento": self._reserva_at(k).strftime("%Y-%m-%d") if paid else None,
-            "data_cad": "0000-00-00 00:00:00" if state == "distrato" else self._reserva_date(k),
-        }  # fmt: skip
-
-    def distrato(self, k: int) -> dict[str, Any]:
-        i = 10 * k + 7
-        u = self._unit_of(i)
-        idemp, emp, regiao, _ = self._project(u)
-        return {
-            "referencia": str(10000 + i), "referencia_data": self._distrato_date(k), "ativo": "S",
-            "idreserva": 10000 + i, "aprovada": "Sim", "data_cad": self._reserva_date(i),
-            "situacao_data": self._distrato_date(k), "situacao_atual": "Distrato", "idsituacao": 13,
-            "idempreendimento": idemp, "empreendimento": emp, "regiao": regiao, "etapa": "Etapa 1",
-            "bloco": f"Bloco {u % 6 + 1:02d}", "idunidade": 5000 + u, "unidade": str(100 + u),
-            "idcliente": 30000 + i, "cliente": f"CLIENTE {i}", "idcorretor": CORRETORES[i % 2][0],
-            "corretor": CORRETORES[i % 2][1], "imobiliaria": CORRETORES[i % 2][3], "valor_contrato": self._valor(i),
-            "motivo_distrato": "Desistência", "descricao_motivo_distrato": "Cliente desistiu",
-            "data_sincronizacao": self._distrato_date(k),
-        }  # fmt: skip
-
-    def repasse(self, k: int) -> dict[str, Any]:
-        i = 10 * k
-        u = self._unit_of(i)
-        idemp, emp, _, _ = self._project(u)
-        return {
-            "referencia": str(60000 + k), "referencia_data": self._repasse_date(k), "ativo": "S",
-            "idrepasse": 60000 + k, "reserva": 10000 + i, "situacao": "Contrato Registrado",
-            "idempreendimento": idemp, "empreendimento": emp, "unidade": str(100 + u), "cliente": f"CLIENTE {i}",
-            "banco": "Caixa Econômica Federal", "valor_financiado": _money(self._valor(i) * 0.7),
-            "valor_contrato": self._valor(i), "data_venda": self._reserva_date(i), "data_repasse": self._repasse_date(k),
-        }  # fmt: skip
-
-    def atendimento(self, k: int) -> dict[str, Any]:
-        i = 3 * k
-        idemp, emp, _, _ = self._project(self._unit_of(i))
-        return {
-            "referencia": str(70000 + k), "referencia_data": self._reserva_date(i), "ativo": "S",
-            "idatendimento": 70000 + k, "protocolo": f"AT-{70000 + k}", "situacao": "Concluído" if k % 4 else "Aberto",
-            "idempreendimento": idemp, "empreendimento": emp, "idcliente": 30000 + i, "cliente": f"CLIENTE {i}",
-            "assunto": "Assistência técnica", "data_cad": self._reserva_date(i),
-            "data_conclusao": self._reserva_date(i) if k % 4 else None,
-        }  # fmt: skip
-
-    def unidade(self, u: int) -> dict[str, Any]:
-        idemp, emp, _, tipo_emp = self._project(u)
-        sales = (
-            [i for i in range(u * pow(31, -1, self.n_units) % self.n_units, self.n, self.n_units)]
-            if self.n
-            else []
-        )
-        last = self.state(sales[-1]) if sales else None
-        situacao = 4 if u % 37 == 0 else {"vendida": 3, "reservada": 2}.get(last or "", 1)
-        return {
-            "referencia": 5000 + u, "referencia_data": self._unit_date(u), "idempreendimento": idemp,
-            "idempreendimento_int": str(idemp), "idtipo_empreendimento": 1, "tipo_empreendimento": tipo_emp,
-            "nome_empreendimento": emp, "idetapa": idemp * 10, "idetapa_int": str(idemp * 10), "etapa": "1ª ETAPA",
-            "idbloco": idemp * 100 + u % 6, "idbloco_int": str(idemp * 100 + u % 6), "bloco": f"Bloco {u % 6 + 1:02d}",
-            "nome": str(100 + u), "area_privativa": f"{45 + (u % 4) * 18:.2f}", "idunidade": str(5000 + u),
-            "idunidade_int": str(5000 + u), "vagas_garagem": str(1 + u % 2), "andar": str(u % 15), "area_comum": "33.39",
-            "coluna": u % 8, "posicao": "Leste", "tipologia": TIPOLOGIAS[u % len(TIPOLOGIAS)], "tipo": "Apartamento",
-            "idtipo_int": "1", "empresa_terceirizacao": None, "valor": f"{250000 + (u % 7) * 15000:.2f}",
-            "valor_avaliacao": f"{260000 + (u % 7) * 15000:.2f}", "data_bloqueio": None, "data_entrega": "01/12/2026",
-            "data_entrega_chaves": "01/12/2026", "agendar_a_partir": None, "liberar_a_partir": None,
-            "plantas": [{"idplanta": 1, "nome": "Planta 01"}], "campos_adicionais": [],
-            "situacao_reservada": 10000 + sales[-1] if last == "reservada" else None,
-            "situacao_reservada_vencimento": None, "situacao_reservada_idsituacao": 1 if last == "reservada" else None,
-            "situacao_reservada_nomesituacao": "Reservada" if last == "reservada" else None,
-            "situacao_cor_bg": "990000", "situacao_cor_nome": "ffffff", "situacao_nome": None,
-            "situacao_reservada_inicio": "N", "situacao_vendida": 10000 + sales[-1] if last == "vendida" else None,
-            "situacao_vendida_idsituacao": 3 if last == "vendida" else None, "situacao_idmotivo": None,
-            "situacao_bloqueados_internos": "N", "situacao_bloqueada": "S" if situacao == 4 else "N",
-            "situacao_bloqueada_idmotivo": None, "situacao_bloqueada_motivo": None, "situacao_tipo_id": 1,
-            "situacao_tipo_nome": "Apartamento", "situacao_para_venda": 1, "situacao_mapa_disponibilidade": situacao,
-            "situacao_possui_reserva_solicitacao_distrato": "N",
-        }  # fmt: skip
-
-    # -- changes and queries -------------------------------------------------------------------------
     def update(self, endpoint: str, index: int, at: datetime | None = None, **changes: Any) -> dict[str, Any]:
         """Change row `index` like CV would: new values and a new `referencia_data` (default: now)."""
-        when = self._ts(at or datetime.now().replace(microsecond=0))
+        when = (at or datetime.now().replace(microsecond=0)).strftime(rows.TS)
         with self.lock:
             self.overrides.setdefault(endpoint, {})[index] = (when, changes)
         return self.row(endpoint, index)
@@ -303,6 +95,128 @@ class Dataset:
         """Every row the API would return for the window (for tests)."""
         return [self.row(endpoint, i) for i in self.select(endpoint, since, until)]
 
+    def live_change(self, k: int) -> None:
+        """The k-th edit of a live simulator: reserva (k × 7919) mod n is cancelled and deactivated."""
+        self.update("reservas", (k * 7919) % self.n, ativo="N", situacao="Cancelada", idsituacao=14)
+
+
+class Dataset(Rows):
+    """The uniform data set of tests and benchmarks: `n_reservas` spread evenly over `days` from `start`,
+    4 empreendimentos × `units_per_project` units; reserva i is sold (60 %), a distrato (10 %, with a
+    /distratos row and an inactive commission) or stays reserved (30 %). Everything is a formula of the
+    row index, so 100k reservas cost no memory."""
+
+    def __init__(
+        self, n_reservas: int = 600, start: str = "2023-10-01", days: int = 240, units_per_project: int = 120
+    ):
+        super().__init__()
+        self.n = n_reservas
+        self.start = datetime.strptime(start, "%Y-%m-%d")
+        self.step = timedelta(days=days) / max(n_reservas, 1)
+        self.n_units = units_per_project * len(EMPREENDIMENTOS)
+        self.unit_step = timedelta(days=days) / max(self.n_units, 1)
+        self.endpoints = {
+            "reservas": (lambda: self.n, self._reserva_date, self.reserva),
+            "reservas/condicoes": (lambda: 2 * self.n, lambda j: self._reserva_date(j // 2), self.condicao),
+            "comissoes": (
+                lambda: self.n,
+                lambda k: rows.ts(self._reserva_at(k) + timedelta(hours=1)),
+                self.comissao,
+            ),
+            "unidades": (lambda: self.n_units, self._unit_date, self.unidade),
+            "distratos": (lambda: (self.n + 2) // 10, self._distrato_date, self.distrato),
+            "repasses": (lambda: (self.n + 9) // 10, self._repasse_date, self.repasse),
+            "atendimentos": (lambda: self.n // 3, lambda k: self._reserva_date(3 * k), self.atendimento),
+        }
+
+    # -- dates ---------------------------------------------------------------------------------------
+    def _reserva_at(self, i: int) -> datetime:
+        return (self.start + self.step * i).replace(microsecond=0)
+
+    def _reserva_date(self, i: int) -> str:
+        return rows.ts(self._reserva_at(i))
+
+    def _distrato_date(self, k: int) -> str:
+        return rows.ts(self._reserva_at(10 * k + 7) + timedelta(days=5))
+
+    def _repasse_date(self, k: int) -> str:
+        return rows.ts(self._reserva_at(10 * k) + timedelta(days=20))
+
+    def _unit_at(self, u: int) -> datetime:
+        return (self.start + self.unit_step * u).replace(microsecond=0)
+
+    def _unit_date(self, u: int) -> str:
+        return rows.ts(self._unit_at(u))
+
+    # -- business facts ------------------------------------------------------------------------------
+    @staticmethod
+    def state(i: int) -> str:
+        """vendida (60 %), distrato (10 %), reservada (30 %)."""
+        return "distrato" if i % 10 == 7 else "vendida" if i % 10 < 6 else "reservada"
+
+    def _valor(self, i: int) -> float:
+        return rows.money(180000 + (i * 7919) % 420000 + (i % 100) / 4)
+
+    def _unit_of(self, i: int) -> int:
+        return (i * 31) % self.n_units
+
+    def unit(self, u: int) -> rows.Unit:
+        project = EMPREENDIMENTOS[u % len(EMPREENDIMENTOS)]
+        return rows.Unit(
+            id=5000 + u, project=project, etapa="Etapa 1", idetapa=project.id * 10, bloco=f"Bloco {u % 6 + 1:02d}",
+            idbloco=project.id * 100 + u % 6, nome=str(100 + u), andar=u % 15, coluna=u % 8,
+            tipologia=TIPOLOGIAS[u % len(TIPOLOGIAS)], area=45 + (u % 4) * 18, valor=250000 + (u % 7) * 15000,
+            vagas=1 + u % 2,
+        )  # fmt: skip
+
+    def deal(self, i: int) -> rows.Deal:
+        state, at, valor = self.state(i), self._reserva_at(i), self._valor(i)
+        return rows.Deal(
+            id=10000 + i, unit=self.unit(self._unit_of(i)), broker=CORRETORES[i % 2], client=30000 + i,
+            created=at - timedelta(days=2), sold=at if state != "reservada" else None,
+            cancelled=at + timedelta(days=5) if state == "distrato" else None, valor=valor,
+            financiamento=valor * 0.7, fgts=valor * 0.02, ativo="N" if i % 50 == 13 else "S",
+        )  # fmt: skip
+
+    # -- rows ----------------------------------------------------------------------------------------
+    def reserva(self, i: int) -> dict[str, Any]:
+        return rows.reserva(self.deal(i), self._reserva_at(i))
+
+    def condicao(self, j: int) -> dict[str, Any]:
+        i, at = j // 2, self._reserva_at(j // 2)
+        deal = self.deal(i)
+        if j % 2 == 0:
+            return rows.condicao(20000 + j, deal, "Ato", 1, deal.valor * 0.1, at.date(), at)
+        return rows.condicao(20000 + j, deal, "Financiamento", 360, deal.valor * 0.9, at.date(), at)
+
+    def comissao(self, k: int) -> dict[str, Any]:
+        deal, at = self.deal(k), self._reserva_at(k)
+        paid = deal.state == "vendida"
+        situacao = ("Liberada", 2) if paid else ("Comissão Gerada (1)", 1)
+        pct = 4 if deal.state != "reservada" else 0
+        return rows.comissao(40000 + k, deal, at + timedelta(hours=1), pct, situacao, at if paid else None)
+
+    def distrato(self, k: int) -> dict[str, Any]:
+        return rows.distrato(self.deal(10 * k + 7))
+
+    def repasse(self, k: int) -> dict[str, Any]:
+        done = self._reserva_at(10 * k) + timedelta(days=20)
+        return rows.repasse(
+            60000 + k, self.deal(10 * k), done, "Contrato Registrado", "Caixa Econômica Federal", done
+        )
+
+    def atendimento(self, k: int) -> dict[str, Any]:
+        at = self._reserva_at(3 * k)
+        return rows.atendimento(70000 + k, self.deal(3 * k), at, "Assistência técnica", at if k % 4 else None)
+
+    def unidade(self, u: int) -> dict[str, Any]:
+        sales = (
+            range(u * pow(31, -1, self.n_units) % self.n_units, self.n, self.n_units) if self.n else range(0)
+        )
+        last = self.state(sales[-1]) if sales else None
+        mapa = 4 if u % 37 == 0 else {"vendida": 3, "reservada": 2}.get(last or "", 1)
+        return rows.unidade(self.unit(u), self._unit_at(u), mapa, 10000 + sales[-1] if sales else None)
+
 
 class _LazyDates:
     def __init__(self, count: int, date_of: Callable[[int], str]):
@@ -333,28 +247,38 @@ class Faults:
 
 
 class Simulator:
-    def __init__(self, dataset: Dataset, faults: Faults, email: str, token: str, cache_pages: bool = False):
+    def __init__(self, dataset: Rows, faults: Faults, email: str, token: str, cache_pages: bool = False):
         self.dataset, self.faults = dataset, faults
         self.email, self.token = email, token
         # Benchmarks: serve each rendered page from memory after its first request, so the simulator's
         # own row generation never limits what is measured on the client side.
         self.cache: dict[tuple, bytes | None] | None = {} if cache_pages else None
         self.requests = 0  # authenticated data requests, the fault counter
+        # (start, end, path) of the latest requests, monotonic clock; bounded for long-running demos
+        self.calls: deque[tuple[float, float, str]] = deque(maxlen=100_000)
         self.recent: deque[float] = deque()
         self.lock = threading.Lock()
         self.last_change = time.monotonic()
         self.changes = 0
 
     def live_change(self) -> None:
-        """Like people using CV: every `live_changes_every` seconds one reserva is cancelled and deactivated
-        (its referencia_data moves to now), which is what the change sensor and the 4-hourly runs pick up."""
+        """Like people using CV: every `live_changes_every` seconds the data set changes a row (its
+        referencia_data moves to now), which is what the change sensor and the 4-hourly runs pick up."""
         every = self.faults.live_changes_every
         if every <= 0 or time.monotonic() - self.last_change < every or not self.dataset.n:
             return
         self.last_change = time.monotonic()
-        index = (self.changes * 7919) % self.dataset.n
+        self.dataset.live_change(self.changes)
         self.changes += 1
-        self.dataset.update("reservas", index, ativo="N", situacao="Cancelada", idsituacao=14)
+
+    async def serve(self, request: Request) -> Response:
+        """The route: `handle`, timed (tests check that callers never overlap and keep the rate)."""
+        started = time.monotonic()
+        try:
+            return await self.handle(request)
+        finally:
+            with self.lock:
+                self.calls.append((started, time.monotonic(), request.path_params["path"]))
 
     def _every(self, n: int, k: int) -> bool:
         return k > 0 and n % k == 0
@@ -482,18 +406,26 @@ def create_app(
     email: str = "sandbox@example.com",
     token: str = "sandbox-token",
     cache_pages: bool = False,
+    company: bool = False,
     **faults: Any,
 ) -> Starlette:
     """The simulator as an ASGI app; `app.state.simulator` gives tests the data set and counters.
-    `start` unset: the data set ends today (what `organizer up` serves, so the schedule finds rows)."""
+    `start` unset: the data set ends today (what `organizer up` serves, so the schedule finds rows).
+    `company`: the sandbox company (sandbox/cvdw_company.py) instead of the uniform data set."""
     if start is None:
         start = (datetime.now() - timedelta(days=days - 1)).strftime("%Y-%m-%d")
-    simulator = Simulator(Dataset(n_reservas, start, days), Faults(**faults), email, token, cache_pages)
+    if company:
+        from organizer_pipeline.sandbox.cvdw_company import Company
+
+        dataset: Rows = Company(n_reservas, start, days)
+    else:
+        dataset = Dataset(n_reservas, start, days)
+    simulator = Simulator(dataset, Faults(**faults), email, token, cache_pages)
     app = Starlette(
         routes=[
             Route(
                 "/api/v1/cvdw/{path:path}",
-                simulator.handle,
+                simulator.serve,
                 methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             )
         ]
@@ -503,13 +435,14 @@ def create_app(
 
 
 def create_demo_app() -> Starlette:
-    """What `organizer up` serves without credentials: data ending today, one reserva edited per minute."""
-    return create_app(live_changes_every=60.0)
+    """What `organizer up` serves without credentials: the sandbox company over the 24 months ending today,
+    with one live change per minute (a reserva approved as a sale, then edits)."""
+    return create_app(n_reservas=1500, days=730, company=True, live_changes_every=60.0)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m organizer_pipeline.sandbox.cvdw --port P --reservas N [--days D] [--cache-pages]`: one
-    simulator with a chosen data set (the benchmark runs it in its own process)."""
+    """`python -m organizer_pipeline.sandbox.cvdw --port P --reservas N [--days D] [--cache-pages] [--company]`:
+    one simulator with a chosen data set (the benchmark runs it in its own process)."""
     import argparse
 
     from organizer_pipeline.sandbox.server import serve_forever
@@ -521,8 +454,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--start", help="first day of the data (default: so that the data end today)")
     parser.add_argument("--days", type=int, default=240)
     parser.add_argument("--cache-pages", action="store_true")
+    parser.add_argument(
+        "--company", action="store_true", help="the sandbox company, not the uniform data set"
+    )
     args = parser.parse_args(argv)
-    app = create_app(n_reservas=args.reservas, start=args.start, days=args.days, cache_pages=args.cache_pages)
+    app = create_app(
+        n_reservas=args.reservas,
+        start=args.start,
+        days=args.days,
+        cache_pages=args.cache_pages,
+        company=args.company,
+    )
     serve_forever(app, args.host, args.port)
 
 

@@ -13,6 +13,7 @@ from organizer_pipeline.cvdw.endpoints import ENDPOINTS
 from organizer_pipeline.cvdw.partitions import today
 from organizer_pipeline.cvdw.schedules import cvdw_every_4h
 from organizer_pipeline.cvdw.sensors import cvdw_changes
+from organizer_pipeline.db import urls
 from organizer_pipeline_tests.cvdw.conftest import fast_client
 
 START, END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
@@ -40,7 +41,7 @@ def test_the_schedules_run_request_executes_as_one_run(simulator, db_url, engine
     request = cvdw_every_4h.evaluate_tick(
         dg.build_schedule_context(scheduled_execution_time=now)
     ).run_requests[0]
-    resources = {"cvdw": fast_client(base_url), "warehouse": Warehouse(database_url=str(db_url))}
+    resources = {"cvdw": fast_client(base_url), "warehouse": Warehouse(database_url=urls.render(db_url))}
     job = dg.Definitions(assets=ASSETS, jobs=[cvdw_sync], resources=resources).resolve_job_def("cvdw_sync")
     result = job.execute_in_process(tags=request.tags)
     assert result.success
@@ -56,11 +57,11 @@ def test_the_schedules_run_request_executes_as_one_run(simulator, db_url, engine
     assert stored == len(want) > 0
 
 
-def evaluate(instance, base_url, cursor):
-    context = dg.build_sensor_context(
-        instance=instance, cursor=cursor, resources={"cvdw": fast_client(base_url)}
-    )
-    result = cvdw_changes(context)
+def evaluate(instance, base_url, cursor, **client):
+    with dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"cvdw": fast_client(base_url, **client)}
+    ) as context:
+        result = cvdw_changes(context)
     return result.run_requests, result.cursor
 
 
@@ -70,13 +71,12 @@ def test_change_sensor_runs_only_what_changed(simulator):
         runs, cursor = evaluate(instance, base_url, None)
         assert runs == []  # first look: baseline only
         baseline = json.loads(cursor)
-        assert set(baseline) == {e.name for e in ENDPOINTS}
-        assert baseline["reservas"] == [sim.dataset.rows("reservas")[-1]["referencia_data"], 1]
+        assert set(baseline["seen"]) == {e.name for e in ENDPOINTS}
+        assert baseline["seen"]["reservas"] == [sim.dataset.rows("reservas")[-1]["referencia_data"], 1]
         calls_before = sim.requests
         runs, cursor = evaluate(instance, base_url, cursor)
         assert runs == [] and json.loads(cursor) == baseline
-        # one one-row probe per endpoint, two where several rows share the newest timestamp
-        assert len(ENDPOINTS) <= sim.requests - calls_before <= 2 * len(ENDPOINTS)
+        assert sim.requests - calls_before == len(ENDPOINTS)  # nothing changed: one request per endpoint
         moment = datetime.now().replace(microsecond=0) - timedelta(minutes=5)
         sim.dataset.update("reservas", 7, at=moment, ativo="N")
         runs, cursor = evaluate(instance, base_url, cursor)
@@ -84,11 +84,14 @@ def test_change_sensor_runs_only_what_changed(simulator):
         keys = {key.to_user_string() for key in runs[0].asset_selection}
         assert keys == {"reservas"}  # the derived tables follow by automation (test_derived.py)
         assert runs[0].tags[END] == today().isoformat() and runs[0].run_key.startswith("cvdw-changes-")
-        assert json.loads(cursor)["reservas"] == [moment.strftime("%Y-%m-%d %H:%M:%S"), 1]
+        assert json.loads(cursor)["seen"]["reservas"] == [moment.strftime("%Y-%m-%d %H:%M:%S"), 1]
         # another row changed in the same second as the newest one seen: still noticed
         sim.dataset.update("reservas", 8, at=moment, ativo="N")
         runs, cursor = evaluate(instance, base_url, cursor)
-        assert len(runs) == 1 and json.loads(cursor)["reservas"] == [moment.strftime("%Y-%m-%d %H:%M:%S"), 2]
+        assert len(runs) == 1 and json.loads(cursor)["seen"]["reservas"] == [
+            moment.strftime("%Y-%m-%d %H:%M:%S"),
+            2,
+        ]
         again, _ = evaluate(instance, base_url, cursor)
         assert again == []
 

@@ -10,6 +10,8 @@ import pytest
 from organizer_pipeline.errors import ConfigError
 from organizer_pipeline.resources.cvdw import CvdwClient, decode_envelope
 from organizer_pipeline.resources.http import ApiBadRequest, ApiUnavailable
+from organizer_pipeline.resources.shared_limit import SharedRateLimiter
+from organizer_pipeline_tests.calls import max_in_window
 from organizer_pipeline_tests.cvdw.conftest import fast_client
 
 JAN, FEB = datetime(2024, 1, 1), datetime(2024, 2, 29, 23, 59, 59)
@@ -67,14 +69,16 @@ def test_retries_give_up_with_a_clear_error(simulator):
     assert api.stats.calls == 3 and api.stats.retries == 2
 
 
-def test_client_side_rate_limit_spaces_requests(simulator):
-    _, base_url = simulator()
-    api = fast_client(base_url, max_requests_per_minute=600).get_api()  # one per 0.1 s
+def test_client_side_rate_limit_keeps_n_per_window(simulator, db_url):
+    sim, base_url = simulator()
+    # 3 per 0.5 s: the scaled-down "minute" (the real one: test_one_limit.py)
+    api = fast_client(base_url, max_requests_per_minute=3, rate_limit_window_seconds=0.5).get_api()
     started = time.monotonic()
     for _ in range(6):
         api.get_page("/unidades", 1, page_size=1)
-    assert time.monotonic() - started >= 0.45
-    assert api.stats.rate_limit_wait_seconds >= 0.4
+    assert time.monotonic() - started >= 0.5
+    assert api.stats.rate_limit_wait_seconds >= 0.45
+    assert max_in_window([start for start, _, _ in sim.calls], 0.5) <= 3
 
 
 def test_missing_credentials_and_base_url_name_the_variables(monkeypatch):
@@ -86,20 +90,30 @@ def test_missing_credentials_and_base_url_name_the_variables(monkeypatch):
         CvdwClient(email="a@b.c", token="t").get_api()
     monkeypatch.setenv("CVCRM_SUBDOMAIN", "acme")
     monkeypatch.setenv("CVDW_MAX_REQUESTS_PER_MINUTE", "20")
+    monkeypatch.delenv("DATABASE_URL", raising=False)  # building a client needs no database
     api = CvdwClient(email="a@b.c", token="t").get_api()
     assert api.base_url == "https://acme.cvcrm.com.br/api/v1/cvdw"
-    assert api.limiter.interval == pytest.approx(3.0)
+    assert isinstance(api.limiter, SharedRateLimiter) and api.limiter.key == "cvdw:acme.cvcrm.com.br"
+    assert (api.limiter.capacity, api.limiter.window) == (20, pytest.approx(60.0))
     assert api.session.headers["email"] == "a@b.c" and api.session.headers["token"] == "t"
 
 
+def cli_environment(monkeypatch, base_url: str, rate: int) -> None:
+    for name, value in {
+        "CVDW_BASE_URL": base_url,
+        "CVCRM_API_EMAIL": "sandbox@example.com",
+        "CVCRM_API_TOKEN": "sandbox-token",
+        "CVDW_MAX_REQUESTS_PER_MINUTE": str(rate),
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
 def test_organizer_cvdw_ping(simulator, monkeypatch, capsys):
+    """With the limit off (0) no database is needed: none is set up here."""
     from organizer_pipeline import cli
 
     sim, base_url = simulator(n_reservas=300)
-    monkeypatch.setenv("CVDW_BASE_URL", base_url)
-    monkeypatch.setenv("CVCRM_API_EMAIL", "sandbox@example.com")
-    monkeypatch.setenv("CVCRM_API_TOKEN", "sandbox-token")
-    monkeypatch.setenv("CVDW_MAX_REQUESTS_PER_MINUTE", "0")
+    cli_environment(monkeypatch, base_url, 0)
     assert cli.main(["cvdw", "ping", "--endpoint", "reservas"]) == 0
     out = capsys.readouterr().out
     assert f"reservas {len(sim.dataset.rows('reservas', None, None)):>9} rows".replace(
@@ -110,7 +124,24 @@ def test_organizer_cvdw_ping(simulator, monkeypatch, capsys):
     assert "CVCRM_API_TOKEN" in capsys.readouterr().err
 
 
-def test_a_too_many_requests_body_pauses_every_caller(simulator):
+def test_ping_takes_its_turn_in_the_shared_limit(simulator, db_url, engine, monkeypatch, capsys):
+    """The CLI is a caller like any run step: its requests count in the tenant's row."""
+    import sqlalchemy as sa
+
+    from organizer_pipeline import cli
+
+    _, base_url = simulator(n_reservas=300)
+    cli_environment(monkeypatch, base_url, 20)
+    assert cli.main(["cvdw", "ping", "--endpoint", "reservas"]) == 0
+    key = "cvdw:" + base_url.split("/")[2]
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.text("SELECT calls, holder FROM ops.api_rate_limits WHERE key = :k"), {"k": key}
+        ).one()
+    assert tuple(row) == (1, None)
+
+
+def test_a_too_many_requests_body_pauses_every_caller(simulator, db_url):
     _, base_url = simulator(too_many_every=2, too_many_status=200)
     api = fast_client(base_url, max_requests_per_minute=6000, rate_limit_pause_seconds=0.4).get_api()
     started = time.monotonic()
