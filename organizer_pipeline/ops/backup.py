@@ -170,7 +170,10 @@ def recreate_database(url: URL) -> None:
     """Drop and create the target (through the server's `postgres` database): a clean slate for --force."""
     url = urls.normalize(url)
     admin = sa.create_engine(
-        urls.render(url.set(database="postgres")), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
+        urls.render(url.set(database="postgres")),
+        isolation_level="AUTOCOMMIT",
+        poolclass=sa.pool.NullPool,
+        hide_parameters=True,
     )
     try:
         with admin.connect() as conn:
