@@ -140,7 +140,12 @@ def test_the_poison_event_fails_alone_and_nothing_personal_reaches_the_event_log
     events = generator.generate(40, seed=22)
     owners = Counter(parse_event(e).email for e in events)
     emails = set(owners) - {None}
-    poison_index = next(i for i, e in enumerate(events) if e["event"] == "PURCHASE_APPROVED")
+    transactions = Counter(parse_event(e).transaction for e in events)
+    poison_index = next(  # its sale has no other event to take `installments` from
+        i
+        for i, e in enumerate(events)
+        if e["event"] == "PURCHASE_APPROVED" and transactions[parse_event(e).transaction] == 1
+    )
     poison = copy.deepcopy(events[poison_index])
     poison["data"]["purchase"]["payment"]["installments_number"] = 3_000_000_000
     events[poison_index] = poison
