@@ -53,7 +53,7 @@ def cmd_hotmart(args: argparse.Namespace) -> int:
     if args.events > 0:
         events = hotmart.generate(args.events, args.seed, args.duplicates, args.shuffle)
         stats = hotmart.deliver(target, hottok, events, rate=args.rate, on_event=progress)
-    else:  # endless, like a shop (the demo of `organizer up`): it outlives a receiver restart
+    else:  # endless, like a shop (the demo of `organizer up`): ~1 min of retries outlives a restart
         traffic = hotmart.shop_traffic(
             args.seed + time.time_ns(),
             per_minute=args.rate * 60 if args.rate else 4.0,
@@ -61,7 +61,7 @@ def cmd_hotmart(args: argparse.Namespace) -> int:
             late=0.1 if args.shuffle else 0.0,
         )
         stats = hotmart.deliver_schedule(
-            target, hottok, traffic, on_event=progress, stop_when_unreachable=False
+            target, hottok, traffic, attempts=10, on_event=progress, stop_when_unreachable=False
         )
     print(
         f"hotmart sandbox: sent {stats.sent} events to {target}: accepted {stats.accepted} "
