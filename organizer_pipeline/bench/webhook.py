@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--e2e-rate", type=float, default=20.0, help="events/s posted in the end-to-end phase"
     )
     parser.add_argument(
-        "--tick", type=float, default=30.0, help="sensor interval of the end-to-end phase (s)"
+        "--tick", type=float, default=10.0, help="sensor interval of the end-to-end phase (s)"
     )
     parser.add_argument("--apply-runs", type=int, default=3, help="full runs timed in the applying phase")
 

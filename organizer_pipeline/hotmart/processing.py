@@ -178,6 +178,8 @@ def is_environmental(error: BaseException) -> bool:
     if isinstance(error, sa.exc.DBAPIError):
         code = getattr(error.orig, "pgcode", None) or ""
         return error.connection_invalidated or code[:2] not in DATA_ERROR_CLASSES
+    if isinstance(error, sa.exc.StatementError):  # a value the driver could not even send
+        return False
     return isinstance(error, sa.exc.SQLAlchemyError | OSError)
 
 

@@ -1,9 +1,11 @@
 """`hotmart_inbox_sensor`: at most one run every 30 s, each taking everything pending up to RUN_BOUND.
 
-Every tick looks at the inbox and at this job's runs, and requests a run when events are pending and no
-run of the job is queued or running. So the Runs page gets at most two runs a minute however fast events
-arrive, and an event whose run failed is simply taken by the next run: nothing is remembered as
-"requested", so a pending event is retried wherever it is in the inbox. After consecutive failed runs the
+Every tick (10 s) looks at the inbox and at this job's runs, and requests a run when events are pending, no
+run of the job is queued or running, and the job's last run was requested 30 s ago or more. So the Runs
+page gets at most two runs a minute however fast events arrive; the short tick only means that a run
+follows as soon as it may (a run that takes long to launch does not push the next one a whole interval
+later). An event whose run failed is simply taken by the next run: nothing is remembered as "requested",
+so a pending event is retried wherever it is in the inbox. After consecutive failed runs the
 sensor backs off (1, 2, 4 … up to 10 minutes), and processing bounds each event's attempts
 (processing.MAX_ATTEMPTS), so a cause that lasts does not flood the Runs page or the alerts. The run key
 names the newest pending id and the job's last finished run: a new key for every attempt, the same one
@@ -24,10 +26,11 @@ from organizer_pipeline.privacy import redact
 from organizer_pipeline.resources.warehouse import Warehouse
 
 JOB_NAME = "hotmart_inbox_job"
-INTERVAL_SECONDS = 30
+TICK_SECONDS = 10
+RUN_SPACING_SECONDS = 30  # at most one run per this many seconds
 # Events one run applies at most (four 500-event transactions). Applying runs at about 500-1,000 events/s
 # on the 2-core development machine (`organizer bench webhook` prints it), so a full run takes a few
-# seconds: it ends long before the next tick, leaves gaps in which the enrichment automation sees
+# seconds: it ends long before the next run may start, leaves gaps in which the enrichment automation sees
 # hotmart_contacts settled, and still drains 2,000 events per 30 s (66/s, far above a shop's webhook
 # rate). A larger backlog (after an outage) is taken by the following runs, or at once by a manual
 # materialization, which has no bound.
@@ -56,6 +59,9 @@ BACKLOG_SQL = sa.text(
 )
 
 
+clock = time.time  # now, in seconds (a seam for tests that must not wait out the spacing)
+
+
 @dataclass(frozen=True)
 class RecentRun:
     run_id: str
@@ -67,7 +73,9 @@ class RecentRun:
 
 def backoff_seconds(failures: int) -> float:
     """Extra wait after `failures` consecutive failed runs: none after one (the next tick retries)."""
-    return 0.0 if failures <= 1 else float(min(INTERVAL_SECONDS * 2 ** (failures - 1), MAX_BACKOFF_SECONDS))
+    return (
+        0.0 if failures <= 1 else float(min(RUN_SPACING_SECONDS * 2 ** (failures - 1), MAX_BACKOFF_SECONDS))
+    )
 
 
 def hold_back(now: float, in_flight: Sequence[RecentRun], finished: Sequence[RecentRun]) -> str | None:
@@ -75,6 +83,9 @@ def hold_back(now: float, in_flight: Sequence[RecentRun], finished: Sequence[Rec
     for run in in_flight:
         if run.status in WAITING or now - (run.started or run.created) < STUCK_AFTER_SECONDS:
             return f"a {JOB_NAME} run is {run.status.value.lower()}: it takes what is pending"
+    last = max((run.created for run in [*in_flight, *finished]), default=None)
+    if last is not None and now - last < RUN_SPACING_SECONDS:
+        return f"the last run was requested {now - last:.0f} s ago: at most one per {RUN_SPACING_SECONDS} s"
     failures = 0
     for run in finished:
         if run.status != dg.DagsterRunStatus.FAILURE:
@@ -108,10 +119,10 @@ def _runs(
 
 @dg.sensor(
     job=hotmart_inbox_job,
-    minimum_interval_seconds=INTERVAL_SECONDS,
+    minimum_interval_seconds=TICK_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description=f"At most one run of {JOB_NAME} per 30 s, applying everything pending (≤{RUN_BOUND:,} "
-    "events per run), retrying failed runs with back-off.",
+    description=f"At most one run of {JOB_NAME} per {RUN_SPACING_SECONDS} s, applying everything pending "
+    f"(≤{RUN_BOUND:,} events per run), retrying failed runs with back-off.",
 )
 def hotmart_inbox_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse):
     try:
@@ -123,7 +134,7 @@ def hotmart_inbox_sensor(context: dg.SensorEvaluationContext, warehouse: Warehou
     if not backlog.pending:
         return dg.SkipReason("no pending webhook events")
     finished = _runs(context.instance, FINISHED, limit=12)
-    reason = hold_back(time.time(), _runs(context.instance, (*WAITING, *RUNNING), limit=10), finished)
+    reason = hold_back(clock(), _runs(context.instance, (*WAITING, *RUNNING), limit=10), finished)
     if reason:
         return dg.SkipReason(f"{backlog.pending} pending; {reason}")
     after = finished[0].run_id[:8] if finished else "none"

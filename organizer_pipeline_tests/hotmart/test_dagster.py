@@ -1,6 +1,7 @@
 """The inbox sensor and the hotmart assets, with a real Dagster instance and database."""
 
 import copy
+import time
 from collections import Counter
 
 import dagster as dg
@@ -21,7 +22,7 @@ S = dg.DagsterRunStatus
 NOW = 1_800_000_000.0
 
 
-def run(status, created=NOW - 5, started=None, ended=None, run_id="r0000000"):
+def run(status, created=NOW - 3600, started=None, ended=None, run_id="r0000000"):
     return RecentRun(run_id, status, created, started, ended)
 
 
@@ -30,9 +31,12 @@ def pending_count(engine):
 
 
 @pytest.fixture
-def tick(db_url):
-    """Evaluate the sensor once against the test's database and a Dagster instance."""
+def tick(db_url, monkeypatch):
+    """Evaluate the sensor once against the test's database and a Dagster instance; `tick.wait(s)` moves
+    the sensor's clock on (instead of waiting out the 30 s between runs)."""
     warehouse = Warehouse(database_url=urls.render(db_url))
+    ahead = [0.0]
+    monkeypatch.setattr(sensors, "clock", lambda: time.time() + ahead[0])
     with dg.instance_for_test() as instance:
 
         def evaluate():
@@ -48,7 +52,10 @@ def tick(db_url):
                 raise_on_error=False,
             )
 
-        evaluate.instance, evaluate.execute = instance, execute
+        def wait(seconds):
+            ahead[0] += seconds
+
+        evaluate.instance, evaluate.execute, evaluate.wait = instance, execute, wait
         yield evaluate
 
 
@@ -57,7 +64,7 @@ def test_definitions_expose_the_contract():
     assert {"hotmart_sales", "hotmart_contacts"} <= keys
     sensor = defs.resolve_sensor_def("hotmart_inbox_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert sensor.minimum_interval_seconds == 30
+    assert sensor.minimum_interval_seconds == 10 and sensors.RUN_SPACING_SECONDS == 30
     spec_groups = {spec.key.to_user_string(): spec.group_name for spec in hotmart_inbox.specs}
     assert spec_groups == {"hotmart_sales": "hotmart", "hotmart_contacts": "hotmart"}
 
@@ -66,6 +73,8 @@ def test_definitions_expose_the_contract():
     ("in_flight", "finished", "held"),
     [
         ([], [], None),
+        ([], [run(S.SUCCESS, created=NOW - 29, ended=NOW - 20)], "at most one per 30 s"),
+        ([], [run(S.SUCCESS, created=NOW - 30, ended=NOW - 20)], None),
         ([run(S.QUEUED, created=NOW - 3600)], [], "queued"),  # a full run queue: wait, whatever its age
         ([run(S.STARTED, started=NOW - 60)], [], "started"),
         ([run(S.STARTED, started=NOW - 3600)], [], None),  # its worker died: it no longer holds back
@@ -93,18 +102,23 @@ def test_sensor_requests_one_bounded_run_and_waits_for_it(engine, tick, monkeypa
 
     outcome = tick.execute(request)
     assert outcome.success and pending_count(engine) == 60
+    assert "at most one per 30 s" in tick().skip_message
+    tick.wait(30)
     tags = tick.instance.get_run_by_id(outcome.run_id).tags
     assert (tags["hotmart/events"], tags["hotmart/applied"], tags["hotmart/failed"]) == ("40", "40", "0")
     materialized = {e.asset_key.to_user_string() for e in outcome.get_asset_materialization_events()}
     assert materialized == {"hotmart_sales", "hotmart_contacts"}
 
     queued = tick.instance.create_run_for_job(defs.resolve_job_def("hotmart_inbox_job"))
+    tick.wait(30)
     skipped = tick()
     assert isinstance(skipped, dg.SkipReason) and "60 pending" in skipped.skip_message
     tick.instance.report_run_canceled(queued)
+    tick.wait(30)
     following = tick()
     assert isinstance(following, dg.RunRequest) and following.run_key != request.run_key
     assert tick.execute(following).success and pending_count(engine) == 20
+    tick.wait(30)
     assert tick.execute(tick()).success and pending_count(engine) == 0
     assert "no pending" in tick().skip_message
 
@@ -127,7 +141,8 @@ def test_a_failed_run_heals_on_the_next_tick_once_the_cause_is_gone(engine, tick
     inbox = rows(engine, "SELECT attempts, last_error FROM hotmart.webhook_inbox")
     assert all(r["attempts"] == 1 and "lock timeout" in r["last_error"] for r in inbox)
 
-    retry = tick()  # the very next tick
+    tick.wait(30)
+    retry = tick()  # the first tick the 30 s spacing allows
     assert isinstance(retry, dg.RunRequest) and retry.run_key != first.run_key
     assert tick.execute(retry).success
     assert pending_count(engine) == 0
