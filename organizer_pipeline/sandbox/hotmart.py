@@ -393,7 +393,7 @@ def shop_traffic(
     due: list[tuple[float, int, dict[str, Any]]] = []  # (send at, tie-break, event)
     order = itertools.count()
     clock = 0.0  # when the next new event happens
-    burst_left, next_burst = 0, rng.expovariate(1 / (burst_every_minutes * 60))
+    burst_left, next_burst = 0, rng.uniform(60, 240)  # the first within minutes: a demo shows one
     sent_at = 0.0
     while True:
         while not due or due[0][0] > clock:  # what is due before the next new event can be sent
