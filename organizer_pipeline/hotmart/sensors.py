@@ -28,12 +28,12 @@ from organizer_pipeline.resources.warehouse import Warehouse
 JOB_NAME = "hotmart_inbox_job"
 TICK_SECONDS = 10
 RUN_SPACING_SECONDS = 30  # at most one run per this many seconds
-# Events one run applies at most (four 500-event transactions). Applying runs at about 500-1,000 events/s
-# on the 2-core development machine (`organizer bench webhook` prints it), so a full run takes a few
-# seconds: it ends long before the next run may start, leaves gaps in which the enrichment automation sees
-# hotmart_contacts settled, and still drains 2,000 events per 30 s (66/s, far above a shop's webhook
-# rate). A larger backlog (after an outage) is taken by the following runs, or at once by a manual
-# materialization, which has no bound.
+# Events one run applies at most (four 500-event transactions). `organizer bench webhook` measured 210
+# events/s on the 2-core development machine under heavy load (load average ~14): a full run took 9.7 s, a
+# third of the spacing between runs. So a run ends before the next may start, leaves gaps in which the
+# enrichment automation sees hotmart_contacts settled, and runs still drain 2,000 events per 30 s (66/s),
+# far above a shop's webhook rate. A larger backlog (after an outage) is taken by the following runs, or
+# at once by a manual materialization, which has no bound.
 RUN_BOUND = 2_000
 MAX_BACKOFF_SECONDS = 600
 # A run STARTED this long ago is presumed dead (its worker was killed and no run monitor marked it): it no
