@@ -21,29 +21,21 @@ def test_duplicates_and_shuffle_keep_the_same_unique_events():
     assert [e["id"] for e in messy] != [e["id"] for e in plain]
 
 
+def sandbox_hotmart(root: str, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """`organizer sandbox hotmart --url ROOT …` in its own process, with `env` on top of ours."""
+    return subprocess.run(
+        [sys.executable, "-m", "organizer_pipeline.cli", "sandbox", "hotmart", "--url", root, *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_cli_posts_to_the_receiver(db_url, engine, monkeypatch):
     monkeypatch.setenv("HOTMART_HOTTOK", "cli-hottok-123456")
     with serve_in_thread(create_app(urls.render(db_url))) as root:
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "organizer_pipeline.cli",
-                "sandbox",
-                "hotmart",
-                "--url",
-                root,
-                "--events",
-                "30",
-                "--duplicates",
-                "0.3",
-                "--shuffle",
-            ],
-            env=os.environ.copy(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = sandbox_hotmart(root, "--events", "30", "--duplicates", "0.3", "--shuffle")
     assert done.returncode == 0, done.stderr
     assert "failed 0" in done.stdout
     assert rows(engine, "SELECT count(*) AS n FROM hotmart.webhook_inbox") == [{"n": 30}]
@@ -100,23 +92,7 @@ def test_an_unreachable_receiver_is_named():
 def test_cli_prints_why_the_receiver_refused(db_url, monkeypatch):
     monkeypatch.setenv("HOTMART_HOTTOK", "the-receivers-hottok")
     with serve_in_thread(create_app(urls.render(db_url))) as root:
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "organizer_pipeline.cli",
-                "sandbox",
-                "hotmart",
-                "--url",
-                root,
-                "--events",
-                "5",
-            ],
-            env={**os.environ, "HOTMART_HOTTOK": "a-wrong-hottok"},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = sandbox_hotmart(root, "--events", "5", HOTMART_HOTTOK="a-wrong-hottok")
     assert done.returncode == 1
     assert "sent 1 events" in done.stdout and "failed 1" in done.stdout
     assert "stopped: the receiver refuses the hottok: HTTP 401" in done.stderr
