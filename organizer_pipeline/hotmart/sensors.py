@@ -5,8 +5,8 @@ run of the job is queued or running, and the job's last run was requested 30 s a
 page gets at most two runs a minute however fast events arrive; the short tick only means that a run
 follows as soon as it may (a run that takes long to launch does not push the next one a whole interval
 later). An event whose run failed is simply taken by the next run: nothing is remembered as "requested",
-so a pending event is retried wherever it is in the inbox. After consecutive failed runs the
-sensor backs off (1, 2, 4 … up to 10 minutes), and processing bounds each event's attempts
+so a pending event is retried wherever it is in the inbox. After two or more failed runs in a row the
+sensor backs off (1, 2, 4, 8, then 10 minutes), and processing bounds each event's attempts
 (processing.MAX_ATTEMPTS), so a cause that lasts does not flood the Runs page or the alerts. The run key
 names the newest pending id and the job's last finished run: a new key for every attempt, the same one
 for a tick that is evaluated again."""
