@@ -43,6 +43,9 @@ def dagster_url() -> URL:
 def _engine(rendered_url: str) -> Engine:
     return sa.create_engine(
         rendered_url,
+        # SQL errors never print the statement's parameters: they carry personal data (other buyers'
+        # e-mails in a batch), and error text ends up in Dagster's event log and in alerts.
+        hide_parameters=True,
         pool_pre_ping=True,
         pool_size=5,
         max_overflow=10,
@@ -94,6 +97,7 @@ def ensure_database(url: str | URL) -> bool:
             urls.render(admin),
             isolation_level="AUTOCOMMIT",
             poolclass=sa.pool.NullPool,
+            hide_parameters=True,
             connect_args={"connect_timeout": 5},
         )
         with engine.connect() as conn:

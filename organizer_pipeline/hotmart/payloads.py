@@ -3,7 +3,8 @@
 Hotmart's payloads drift: `creation_date` or `creationDate`, product ids as int or string, prices as int or
 float, `date_next_charge` as epoch ms or ISO text. Every getter here accepts those variants and turns
 anything else into None instead of raising, so one odd field never blocks an event. Only what makes an
-event unusable (no envelope id/event, a purchase without transaction, no e-mail to attach it to) raises.
+event unusable (no envelope id/event, a purchase without transaction, no e-mail to attach it to, a number
+that does not fit the column it is written to) raises.
 """
 
 from __future__ import annotations
@@ -40,8 +41,21 @@ MAX_ID_LENGTH = 200
 _NAME_RE = re.compile(r"^[\x21-\x7e]{1,100}$")  # printable ASCII, no spaces: Hotmart event names
 _MIN_TS_MS = 946_684_800_000  # 2000-01-01
 _MAX_TS_MS = 4_102_444_800_000  # 2100-01-01
-_MAX_MONEY = Decimal("1e11")  # numeric(14,2)
+_CENT = Decimal("0.01")
+_MAX_INTEGER = 2**31 - 1
 _MAX_BIGINT = 2**63 - 1
+# numeric(14,2) holds < 1e12; a price stays under 1e11 so that a buyer's lifetime value (a sum of prices,
+# also numeric(14,2)) fits as well.
+_MAX_MONEY = Decimal("1e11")
+# Each number an event writes to a typed column, the column, and its largest absolute value. Checked before
+# any write, so a value that does not fit is an UnusableEvent with its reason, never a database error
+# failing a batch.
+NUMBER_COLUMNS: dict[str, tuple[str, int | Decimal]] = {
+    "product_id": ("hotmart.events.product_id (bigint)", _MAX_BIGINT),
+    "installments": ("hotmart.sales.installments (integer)", _MAX_INTEGER),
+    "price": ("hotmart.events.price (numeric(14,2), prices below 1e11)", _MAX_MONEY),
+    "producer_commission": ("hotmart.sales.producer_commission (numeric(14,2), below 1e11)", _MAX_MONEY),
+}
 
 
 class EnvelopeError(ValueError):
@@ -77,29 +91,39 @@ def text(value: Any, limit: int = 500) -> str | None:
 
 
 def integer(value: Any) -> int | None:
-    """int, integral float or digit string within bigint; anything else None."""
+    """int, integral float or digit string; anything else None (its range is checked by the column)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         value = int(value)
-    elif isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,19}\s*", value):
+    elif isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,40}\s*", value):
         value = int(value)
-    if isinstance(value, int) and abs(value) <= _MAX_BIGINT:
-        return value
-    return None
+    return value if isinstance(value, int) else None
 
 
 def money(value: Any) -> Decimal | None:
-    """int, float or numeric string, rounded to cents; None when absent, not finite or absurdly large."""
+    """int, float or numeric string, rounded to cents; None when absent or not a finite number (its range
+    is checked by the column)."""
     if isinstance(value, bool) or value is None:
         return None
     try:
         amount = Decimal(str(value).strip()) if isinstance(value, int | float | str) else None
     except ArithmeticError:
         return None
-    if amount is None or not amount.is_finite() or abs(amount) >= _MAX_MONEY:
+    if amount is None or not amount.is_finite():
         return None
-    return amount.quantize(Decimal("0.01"))
+    try:
+        return amount.quantize(_CENT)
+    except ArithmeticError:  # too many digits to round to cents: far out of any column's range
+        return amount
+
+
+def check_ranges(event: str, fields: dict[str, Any]) -> None:
+    """UnusableEvent naming the field when a number does not fit the column it is written to."""
+    for name, (column, limit) in NUMBER_COLUMNS.items():
+        value = fields.get(name)
+        if value is not None and abs(value) > limit:
+            raise UnusableEvent(f"{event}: {name} {value} does not fit {column}")
 
 
 def timestamp(value: Any) -> datetime | None:
@@ -369,5 +393,6 @@ def parse_event(document: Any) -> HotmartEvent:
     contact_only = head.event in (CART_EVENT, *SUBSCRIPTION_EVENTS, *CLUB_EVENTS)
     if contact_only and not fields.get("email"):
         raise UnusableEvent(f"{head.event} without a usable e-mail")
+    check_ranges(head.event, fields)
     known = {key: value for key, value in fields.items() if value is not None}
     return HotmartEvent(event_id=head.event_id, event=head.event, occurred_at=head.creation_date, **known)

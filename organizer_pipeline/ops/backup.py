@@ -285,6 +285,7 @@ def _admin(url: URL, *, autocommit: bool = True) -> Engine:
         isolation_level="AUTOCOMMIT" if autocommit else "READ COMMITTED",
         poolclass=sa.pool.NullPool,
         connect_args={"connect_timeout": 10},
+        hide_parameters=True,
     )
 
 

@@ -9,6 +9,7 @@ duplicates with the same id), optionally shuffled, retried with backoff on a non
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import json
 import random
@@ -376,13 +377,43 @@ def generate(
     return delivered
 
 
-def endless(seed: int, duplicates: float = 0.0) -> Iterator[dict[str, Any]]:
-    """Events dated now, for ever; each re-sent right away with probability `duplicates`."""
+def shop_traffic(
+    seed: int,
+    per_minute: float = 4.0,
+    duplicates: float = 0.05,
+    late: float = 0.1,
+    burst_every_minutes: float = 10.0,
+) -> Iterator[tuple[float, dict[str, Any]]]:
+    """(seconds to wait, event) for ever, paced like a real shop's webhooks: events at random moments
+    (`per_minute` on average), now and then a burst of 15-40 within a few seconds (a launch or a promo
+    e-mail), each re-sent with probability `duplicates` (seconds later, as after a timeout, or minutes
+    later), and a share `late` delivered 20-120 s late, after events created after them."""
     rng = random.Random(seed)
-    for event in event_stream(seed + time.time_ns(), start_ms=int(time.time() * 1000)):
-        yield event
-        if rng.random() < duplicates:
-            yield event
+    stories = event_stream(seed, start_ms=int(time.time() * 1000))
+    due: list[tuple[float, int, dict[str, Any]]] = []  # (send at, tie-break, event)
+    order = itertools.count()
+    clock = 0.0  # when the next new event happens
+    burst_left, next_burst = 0, rng.uniform(60, 240)  # the first within minutes: a demo shows one
+    sent_at = 0.0
+    while True:
+        while not due or due[0][0] > clock:  # what is due before the next new event can be sent
+            event = next(stories)
+            at = clock + (rng.uniform(20, 120) if rng.random() < late else 0.0)
+            heapq.heappush(due, (at, next(order), event))
+            if rng.random() < duplicates:
+                again = rng.uniform(1, 10) if rng.random() < 0.5 else rng.uniform(60, 300)
+                heapq.heappush(due, (at + again, next(order), event))
+            if burst_left:
+                burst_left -= 1
+                clock += rng.expovariate(4.0)
+            else:
+                clock += rng.expovariate(per_minute / 60)
+                if clock >= next_burst:
+                    burst_left = rng.randint(15, 40)
+                    next_burst = clock + rng.expovariate(1 / (burst_every_minutes * 60))
+        at, _, event = heapq.heappop(due)
+        yield at - sent_at, event
+        sent_at = at
 
 
 @dataclass
@@ -392,6 +423,93 @@ class Delivery:
     duplicates: int = 0
     retries: int = 0
     failed: int = 0
+    last_error: str | None = None  # why the last failed event failed
+    stopped: str | None = None  # why delivery stopped before the end (wrong hottok, receiver unreachable)
+
+
+class _Refused(Exception):
+    """The receiver will refuse every event (401/403: the hottok is wrong): stop sending."""
+
+
+def _post(
+    session: requests.Session,
+    url: str,
+    body: bytes,
+    headers: dict,
+    stats: Delivery,
+    attempts: int,
+    timeout: float,
+) -> tuple[bool, str | None]:
+    """POST one event like Hotmart: the same body again after a 5xx or a network error, with backoff.
+    (accepted, why not); raises _Refused on 401/403."""
+    problem = None
+    for attempt in range(attempts):
+        try:
+            response = session.post(url, data=body, headers=headers, timeout=timeout)
+            if 200 <= response.status_code < 300:
+                stats.duplicates += response.json().get("status") == "duplicate"
+                return True, None
+            problem = f"HTTP {response.status_code} {response.reason}: {response.text.strip()[:200]}"
+            if response.status_code in (401, 403):
+                raise _Refused(f"{problem} (is HOTMART_HOTTOK the receiver's hottok?)")
+            if 400 <= response.status_code < 500:  # Hotmart does not fix a refused body by resending it
+                return False, problem
+        except requests.RequestException as error:
+            problem = f"{type(error).__name__}: {_first_cause(error)}"
+        if attempt + 1 < attempts:
+            stats.retries += 1
+            time.sleep(min(2**attempt * 0.5, 10))
+    return False, problem
+
+
+def _first_cause(error: BaseException) -> str:
+    """The innermost reason of a requests error ("Connection refused"), not urllib3's wrapping."""
+    while error.__context__ is not None or error.__cause__ is not None:
+        error = error.__cause__ or error.__context__
+    text = str(error).strip()
+    return text.rsplit("] ", 1)[-1] if text.startswith("[Errno") else text or type(error).__name__
+
+
+def deliver_schedule(
+    url: str,
+    hottok: str,
+    schedule: Iterable[tuple[float, dict[str, Any]]],
+    attempts: int = 4,
+    timeout: float = 10.0,
+    on_event=None,
+    stop_when_unreachable: bool = True,
+) -> Delivery:
+    """POST each event after its wait (seconds since the previous one was sent). Stops at a 401/403 and,
+    when `stop_when_unreachable`, when the receiver could not be reached for the first event."""
+    stats = Delivery()
+    session = requests.Session()
+    headers = {
+        "Content-Type": "application/json",
+        "X-HOTMART-HOTTOK": hottok,
+        "User-Agent": "Hotmart-Sandbox/1.0",
+    }
+    previous = time.monotonic()
+    for wait, event in schedule:
+        time.sleep(max(0.0, wait - (time.monotonic() - previous)))
+        previous = time.monotonic()
+        body = json.dumps(event, ensure_ascii=False).encode()
+        try:
+            accepted, problem = _post(session, url, body, headers, stats, attempts, timeout)
+        except _Refused as refused:
+            stats.sent, stats.failed, stats.last_error = stats.sent + 1, stats.failed + 1, str(refused)
+            stats.stopped = f"the receiver refuses the hottok: {refused}"
+            return stats
+        stats.sent += 1
+        stats.accepted += accepted
+        if not accepted:
+            stats.failed += 1
+            stats.last_error = problem
+            if stop_when_unreachable and stats.accepted == 0 and problem and not problem.startswith("HTTP"):
+                stats.stopped = f"cannot reach {url}: {problem} (is the web app running there?)"
+                return stats
+        if on_event:
+            on_event(event, stats)
+    return stats
 
 
 def deliver(
@@ -403,37 +521,7 @@ def deliver(
     timeout: float = 10.0,
     on_event=None,
 ) -> Delivery:
-    """POST each event like Hotmart does: same id on every retry of a non-2xx or a timeout, with backoff;
+    """POST each event like Hotmart does (same id on every retry of a 5xx or a timeout, with backoff);
     `rate` > 0 caps events per second."""
-    stats = Delivery()
-    session = requests.Session()
-    headers = {
-        "Content-Type": "application/json",
-        "X-HOTMART-HOTTOK": hottok,
-        "User-Agent": "Hotmart-Sandbox/1.0",
-    }
-    for event in events:
-        started = time.monotonic()
-        body = json.dumps(event, ensure_ascii=False).encode()
-        for attempt in range(attempts):
-            try:
-                response = session.post(url, data=body, headers=headers, timeout=timeout)
-                if 200 <= response.status_code < 300:
-                    stats.accepted += 1
-                    stats.duplicates += response.json().get("status") == "duplicate"
-                    break
-                if 400 <= response.status_code < 500:  # Hotmart does not fix a refused body by resending it
-                    stats.failed += 1
-                    break
-            except requests.RequestException:
-                pass
-            stats.retries += 1
-            time.sleep(min(2**attempt * 0.5, 10))
-        else:
-            stats.failed += 1
-        stats.sent += 1
-        if on_event:
-            on_event(event, stats)
-        if rate > 0:
-            time.sleep(max(0.0, 1.0 / rate - (time.monotonic() - started)))
-    return stats
+    gap = 1.0 / rate if rate > 0 else 0.0
+    return deliver_schedule(url, hottok, ((gap, e) for e in events), attempts, timeout, on_event)

@@ -6,8 +6,9 @@ import sys
 
 
 def trickle_command(web_url: str) -> list[str] | None:
-    """A slow, endless generator posting to `web_url` (about one event every 5 s, 5% re-sent). It reads
-    HOTMART_HOTTOK from the environment `organizer up` gives it."""
+    """An endless generator posting to `web_url` like a real shop (sandbox/hotmart.py `shop_traffic`): about
+    four events a minute with a burst of 15-40 every ten minutes or so, 5% re-sent, some delivered late.
+    It reads HOTMART_HOTTOK from the environment `organizer up` gives it."""
     return [
         sys.executable,
         "-m",
@@ -17,9 +18,10 @@ def trickle_command(web_url: str) -> list[str] | None:
         "--url",
         web_url,
         "--rate",
-        "0.2",
+        "0.07",
         "--events",
         "0",
         "--duplicates",
         "0.05",
+        "--shuffle",
     ]

@@ -1,51 +1,62 @@
 """The inbox sensor and the hotmart assets, with a real Dagster instance and database."""
 
+import copy
+import time
+from collections import Counter
+
 import dagster as dg
 import pytest
 import sqlalchemy as sa
 
 from organizer_pipeline.db import urls
 from organizer_pipeline.definitions import defs
-from organizer_pipeline.hotmart import sensors
+from organizer_pipeline.hotmart import processing, sensors
 from organizer_pipeline.hotmart.assets import hotmart_inbox
-from organizer_pipeline.hotmart.sensors import Cursor, hotmart_inbox_sensor, plan
+from organizer_pipeline.hotmart.payloads import parse_event
+from organizer_pipeline.hotmart.sensors import RecentRun, hold_back, hotmart_inbox_sensor
 from organizer_pipeline.resources.warehouse import Warehouse
 from organizer_pipeline.sandbox import hotmart as generator
 from organizer_pipeline_tests.hotmart.helpers import rows, store
 
-
-def pending(ids):
-    return [(i, f"e{i}") for i in ids]
-
-
-def test_plan_batches_and_remembers_what_it_requested():
-    batches, cursor = plan(Cursor(), pending(range(1, 1201)))
-    assert [len(b) for b in batches] == [500, 500, 200]
-    assert cursor.hwm == 1200 and cursor.requested == [[1, 1200]]
-    again, cursor = plan(cursor, pending(range(1, 1201)))  # still pending: runs not done yet
-    assert again == []
+S = dg.DagsterRunStatus
+NOW = 1_800_000_000.0
 
 
-def test_plan_picks_up_a_row_committed_late():
-    _, cursor = plan(Cursor(), pending([1, 2, 3, 5, 6]))  # 4 was still in flight
-    batches, cursor = plan(cursor, pending([1, 2, 3, 4, 5, 6, 7]))
-    assert batches == [pending([4, 7])]
-    assert cursor.requested == [[1, 7]]
-    assert Cursor.load(cursor.dump()) == cursor
+def run(status, created=NOW - 3600, started=None, ended=None, run_id="r0000000"):
+    return RecentRun(run_id, status, created, started, ended)
 
 
-def test_plan_forgets_ids_below_the_overlap_window():
-    _, cursor = plan(Cursor(), pending([1, 2, sensors.OVERLAP_IDS + 50]))
-    assert cursor.requested == [[sensors.OVERLAP_IDS + 50, sensors.OVERLAP_IDS + 50]]
-    assert cursor.was_requested(2)
+def pending_count(engine):
+    return rows(engine, "SELECT count(*) AS n FROM hotmart.webhook_inbox WHERE processed_at IS NULL")[0]["n"]
 
 
-def test_bad_cursor_starts_over():
-    assert Cursor.load("not json") == Cursor()
+@pytest.fixture
+def tick(db_url, monkeypatch):
+    """Evaluate the sensor once against the test's database and a Dagster instance; `tick.wait(s)` moves
+    the sensor's clock on (instead of waiting out the 30 s between runs)."""
+    warehouse = Warehouse(database_url=urls.render(db_url))
+    ahead = [0.0]
+    monkeypatch.setattr(sensors, "clock", lambda: time.time() + ahead[0])
+    with dg.instance_for_test() as instance:
 
+        def evaluate():
+            context = dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse})
+            return hotmart_inbox_sensor(context)
 
-def test_run_key_is_stable():
-    assert sensors.run_key(["a", "b"]) == sensors.run_key(["a", "b"]) != sensors.run_key(["a", "c"])
+        def execute(request):
+            return defs.resolve_job_def("hotmart_inbox_job").execute_in_process(
+                run_config=request.run_config,
+                instance=instance,
+                resources={"warehouse": warehouse},
+                tags=request.tags,
+                raise_on_error=False,
+            )
+
+        def wait(seconds):
+            ahead[0] += seconds
+
+        evaluate.instance, evaluate.execute, evaluate.wait = instance, execute, wait
+        yield evaluate
 
 
 def test_definitions_expose_the_contract():
@@ -53,46 +64,161 @@ def test_definitions_expose_the_contract():
     assert {"hotmart_sales", "hotmart_contacts"} <= keys
     sensor = defs.resolve_sensor_def("hotmart_inbox_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert sensor.minimum_interval_seconds == 10
+    assert sensor.minimum_interval_seconds == 10 and sensors.RUN_SPACING_SECONDS == 30
     spec_groups = {spec.key.to_user_string(): spec.group_name for spec in hotmart_inbox.specs}
     assert spec_groups == {"hotmart_sales": "hotmart", "hotmart_contacts": "hotmart"}
 
 
-@pytest.mark.slow
-def test_sensor_requests_one_run_per_batch_and_the_run_applies_it(db_url, engine, monkeypatch):
-    monkeypatch.setattr(sensors, "BATCH_SIZE", 40)
+@pytest.mark.parametrize(
+    ("in_flight", "finished", "held"),
+    [
+        ([], [], None),
+        ([], [run(S.SUCCESS, created=NOW - 29, ended=NOW - 20)], "at most one per 30 s"),
+        ([], [run(S.SUCCESS, created=NOW - 30, ended=NOW - 20)], None),
+        ([run(S.QUEUED, created=NOW - 3600)], [], "queued"),  # a full run queue: wait, whatever its age
+        ([run(S.STARTED, started=NOW - 60)], [], "started"),
+        ([run(S.STARTED, started=NOW - 3600)], [], None),  # its worker died: it no longer holds back
+        ([], [run(S.FAILURE, ended=NOW - 1)], None),  # one failure: the next tick retries
+        ([], [run(S.FAILURE, ended=NOW - 10), run(S.FAILURE)], "backing off after 2 failed runs"),
+        ([], [run(S.FAILURE, ended=NOW - 61), run(S.FAILURE)], None),
+        ([], [run(S.FAILURE, ended=NOW - 500)] * 6, "backing off after 6 failed runs"),
+        ([], [run(S.FAILURE, ended=NOW - 601)] * 12, None),  # at most 10 minutes apart
+        ([], [run(S.SUCCESS, ended=NOW - 1), run(S.FAILURE), run(S.FAILURE)], None),
+    ],
+)
+def test_hold_back(in_flight, finished, held):
+    reason = hold_back(NOW, in_flight, finished)
+    assert reason == held if held is None else held in reason
+
+
+def test_sensor_requests_one_bounded_run_and_waits_for_it(engine, tick, monkeypatch):
+    monkeypatch.setattr(sensors, "RUN_BOUND", 40)
     store(engine, generator.generate(100, seed=9))
-    warehouse = Warehouse(database_url=urls.render(db_url))
-    with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse})
-        result = hotmart_inbox_sensor(context)
-        assert [
-            len(r.run_config["ops"]["hotmart_inbox"]["config"]["event_ids"]) for r in result.run_requests
-        ] == [40, 40, 20]
-        assert len({r.run_key for r in result.run_requests}) == 3
+    request = tick()
+    assert isinstance(request, dg.RunRequest)
+    assert request.run_config["ops"]["hotmart_inbox"]["config"]["max_events"] == 40
+    assert request.tags["hotmart/pending"] == "100"
+    assert tick().run_key == request.run_key  # evaluated again: the same key, so never launched twice
 
-        retried = hotmart_inbox_sensor(
-            dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse})
-        )
-        assert [r.run_key for r in retried.run_requests] == [r.run_key for r in result.run_requests]
+    outcome = tick.execute(request)
+    assert outcome.success and pending_count(engine) == 60
+    assert "at most one per 30 s" in tick().skip_message
+    tick.wait(30)
+    tags = tick.instance.get_run_by_id(outcome.run_id).tags
+    assert (tags["hotmart/events"], tags["hotmart/applied"], tags["hotmart/failed"]) == ("40", "40", "0")
+    materialized = {e.asset_key.to_user_string() for e in outcome.get_asset_materialization_events()}
+    assert materialized == {"hotmart_sales", "hotmart_contacts"}
 
-        nothing_new = hotmart_inbox_sensor(
-            dg.build_sensor_context(
-                instance=instance, cursor=result.cursor, resources={"warehouse": warehouse}
-            )
-        )
-        assert not nothing_new.run_requests
+    queued = tick.instance.create_run_for_job(defs.resolve_job_def("hotmart_inbox_job"))
+    tick.wait(30)
+    skipped = tick()
+    assert isinstance(skipped, dg.SkipReason) and "60 pending" in skipped.skip_message
+    tick.instance.report_run_canceled(queued)
+    tick.wait(30)
+    following = tick()
+    assert isinstance(following, dg.RunRequest) and following.run_key != request.run_key
+    assert tick.execute(following).success and pending_count(engine) == 20
+    tick.wait(30)
+    assert tick.execute(tick()).success and pending_count(engine) == 0
+    assert "no pending" in tick().skip_message
 
-        job = defs.resolve_job_def("hotmart_inbox_job")
-        first = result.run_requests[0]
-        outcome = job.execute_in_process(
-            run_config=first.run_config, instance=instance, resources={"warehouse": warehouse}
+
+def test_a_failed_run_heals_on_the_next_tick_once_the_cause_is_gone(engine, tick, monkeypatch):
+    """#15.3: the run fails (a migration holds hotmart.sales); once the lock is gone the next tick's run
+    applies the events. The old sensor remembered them as requested and waited for 10,000 newer ids."""
+    monkeypatch.setattr(processing, "LOCK_TIMEOUT", "300ms")
+    store(engine, generator.generate(30, seed=21))
+    blocker = engine.connect()
+    transaction = blocker.begin()
+    blocker.execute(sa.text("LOCK TABLE hotmart.sales IN ACCESS EXCLUSIVE MODE"))
+    try:
+        first = tick()
+        failed = tick.execute(first)
+        assert not failed.success
+    finally:
+        transaction.rollback()
+        blocker.close()
+    inbox = rows(engine, "SELECT attempts, last_error FROM hotmart.webhook_inbox")
+    assert all(r["attempts"] == 1 and "lock timeout" in r["last_error"] for r in inbox)
+
+    tick.wait(30)
+    retry = tick()  # the first tick the 30 s spacing allows
+    assert isinstance(retry, dg.RunRequest) and retry.run_key != first.run_key
+    assert tick.execute(retry).success
+    assert pending_count(engine) == 0
+    assert rows(engine, "SELECT count(*) AS n FROM hotmart.events") == [{"n": 30}]
+
+
+def test_the_poison_event_fails_alone_and_nothing_personal_reaches_the_event_log(engine, tick):
+    """#15.2, the reported scenario: a valid envelope with installments_number = 3,000,000,000 among
+    innocent events. They are applied; it is failed with its reason; no e-mail reaches Dagster."""
+    events = generator.generate(40, seed=22)
+    owners = Counter(parse_event(e).email for e in events)
+    emails = set(owners) - {None}
+    transactions = Counter(parse_event(e).transaction for e in events)
+    poison_index = next(  # its sale has no other event to take `installments` from
+        i
+        for i, e in enumerate(events)
+        if e["event"] == "PURCHASE_APPROVED" and transactions[parse_event(e).transaction] == 1
+    )
+    poison = copy.deepcopy(events[poison_index])
+    poison["data"]["purchase"]["payment"]["installments_number"] = 3_000_000_000
+    events[poison_index] = poison
+    # A second poison only the database can tell: a constraint refusing one contact, whose error DETAIL
+    # ("Failing row contains (…)") carries the e-mail, name, phone and CPF.
+    victim = next(e for e in events[poison_index + 1 :] if owners[parse_event(e).email] == 1)
+    victim_email = parse_event(victim).email
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(f"ALTER TABLE hotmart.contacts ADD CONSTRAINT refused CHECK (email <> '{victim_email}')")
         )
-        assert outcome.success
-        done = rows(engine, "SELECT count(*) AS n FROM hotmart.webhook_inbox WHERE processed_at IS NOT NULL")
-        assert done == [{"n": 40}]
-        materialized = {e.asset_key.to_user_string() for e in outcome.get_asset_materialization_events()}
-        assert materialized == {"hotmart_sales", "hotmart_contacts"}
+    store(engine, events)
+
+    outcome = tick.execute(tick())
+    assert outcome.success
+    failed = {
+        r["event_id"]: r
+        for r in rows(
+            engine,
+            "SELECT event_id, attempts, last_error FROM hotmart.webhook_inbox WHERE failed_at IS NOT NULL",
+        )
+    }
+    assert set(failed) == {poison["id"], victim["id"]}
+    assert (
+        "installments 3000000000 does not fit hotmart.sales.installments"
+        in failed[poison["id"]]["last_error"]
+    )
+    assert 'violates check constraint "refused"' in failed[victim["id"]]["last_error"]
+    assert pending_count(engine) == 0
+    assert rows(engine, "SELECT count(*) AS n FROM hotmart.events") == [{"n": 38}]
+
+    [sales] = [m for m in outcome.get_asset_materialization_events() if m.asset_key.path == ["hotmart_sales"]]
+    listed = sales.materialization.metadata["failed_events"].value
+    assert {f["event_id"] for f in listed} == {poison["id"], victim["id"]}
+    assert all(f["reason"] and f["attempts"] == 1 for f in listed)
+    event_log = "\n".join(repr(entry) for entry in tick.instance.all_logs(outcome.run_id)).lower()
+    assert "3000000000" in event_log  # the reasons are there…
+    assert not [email for email in emails if email.lower() in event_log]  # …the people are not
+
+
+def test_a_failed_run_carries_no_sql_parameters_or_personal_data(engine, tick, monkeypatch):
+    monkeypatch.setattr(processing, "LOCK_TIMEOUT", "300ms")
+    events = generator.generate(20, seed=23)
+    store(engine, events)
+    blocker = engine.connect()
+    transaction = blocker.begin()
+    blocker.execute(sa.text("LOCK TABLE hotmart.contacts IN ACCESS EXCLUSIVE MODE"))
+    try:
+        outcome = tick.execute(tick())
+    finally:
+        transaction.rollback()
+        blocker.close()
+    assert not outcome.success
+    event_log = "\n".join(repr(entry) for entry in tick.instance.all_logs(outcome.run_id))
+    assert "a batch of 20 events could not be applied and stays pending" in event_log
+    assert "[SQL" not in event_log and "parameters" not in event_log
+    emails = {parse_event(e).email for e in events} - {None}
+    assert emails and not [email for email in emails if email in event_log.lower()]
 
 
 @pytest.mark.slow
@@ -102,23 +228,6 @@ def test_materialize_without_config_processes_everything_pending(db_url, engine)
         [hotmart_inbox], resources={"warehouse": Warehouse(database_url=urls.render(db_url))}
     )
     assert result.success
-    assert rows(engine, "SELECT count(*) AS n FROM hotmart.webhook_inbox WHERE processed_at IS NULL") == [
-        {"n": 0}
-    ]
+    assert pending_count(engine) == 0
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM hotmart.sales")).scalar() > 0
-
-
-def test_sensor_requests_a_catch_up_for_events_stuck_below_the_window(db_url, engine):
-    store(engine, generator.generate(3, seed=13))
-    with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE hotmart.webhook_inbox SET received_at = now() - interval '1 hour'"))
-    cursor = Cursor(hwm=sensors.OVERLAP_IDS + 100)  # their ids are far below the window: requested long ago
-    warehouse = Warehouse(database_url=urls.render(db_url))
-    with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(
-            instance=instance, cursor=cursor.dump(), resources={"warehouse": warehouse}
-        )
-        result = hotmart_inbox_sensor(context)
-    [request] = result.run_requests
-    assert request.run_key.startswith("hotmart-catchup-") and not request.run_config

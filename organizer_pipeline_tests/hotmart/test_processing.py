@@ -1,10 +1,20 @@
 import json
 import random
+from collections import Counter
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
 
-from organizer_pipeline.hotmart.processing import process_pending
+from organizer_pipeline.hotmart import processing
+from organizer_pipeline.hotmart.payloads import parse_event
+from organizer_pipeline.hotmart.processing import (
+    MAX_ATTEMPTS,
+    InboxBatchFailed,
+    process_pending,
+    reason_of,
+    requeue_failed,
+)
 from organizer_pipeline.sandbox import hotmart as generator
 from organizer_pipeline_tests.hotmart.helpers import rows, snapshot, store
 
@@ -101,23 +111,124 @@ def test_unusable_event_is_quarantined_and_marked(engine):
     assert result.quarantined == 1
     [q] = rows(engine, "SELECT * FROM hotmart.webhook_quarantine")
     assert q["source"] == "processor" and "transaction" in q["reason"] and q["event_id"] == "bad-1"
-    assert rows(engine, "SELECT processed_at IS NOT NULL AS done FROM hotmart.webhook_inbox") == [
-        {"done": True}
+    [inbox] = rows(engine, "SELECT processed_at, failed_at, last_error FROM hotmart.webhook_inbox")
+    assert inbox["processed_at"] and inbox["failed_at"] and inbox["last_error"] == q["reason"]
+
+
+@contextmanager
+def table_locked(engine, table, monkeypatch):
+    """Another session holds `table` (a migration, VACUUM FULL): the warehouse refuses the write for now."""
+    monkeypatch.setattr(processing, "LOCK_TIMEOUT", "200ms")
+    blocker = engine.connect()
+    transaction = blocker.begin()
+    blocker.execute(sa.text(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+    try:
+        yield
+    finally:
+        transaction.rollback()
+        blocker.close()
+
+
+def test_a_batch_the_database_refuses_stays_pending_and_is_applied_later(engine, monkeypatch):
+    store(engine, generator.generate(30, seed=4))
+    with table_locked(engine, "hotmart.sales", monkeypatch):
+        with pytest.raises(InboxBatchFailed, match="batch of 30 events could not be applied.*lock timeout"):
+            process_pending(engine)
+    inbox = rows(engine, "SELECT processed_at, failed_at, attempts, last_error FROM hotmart.webhook_inbox")
+    assert all(r["processed_at"] is None and r["failed_at"] is None and r["attempts"] == 1 for r in inbox)
+    assert all("LockNotAvailable" in r["last_error"] for r in inbox)
+    assert rows(engine, "SELECT count(*) AS n FROM hotmart.events") == [{"n": 0}]
+    assert process_pending(engine).applied == 30
+
+
+def test_attempts_are_bounded_and_failed_events_can_be_retried(engine, monkeypatch):
+    store(engine, generator.generate(12, seed=14))
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE hotmart.webhook_inbox SET attempts = :n"), {"n": MAX_ATTEMPTS - 1})
+    with table_locked(engine, "hotmart.contacts", monkeypatch):
+        with pytest.raises(
+            InboxBatchFailed, match=f"12 of them failed for good after {MAX_ATTEMPTS} attempts"
+        ):
+            process_pending(engine)
+    inbox = rows(engine, "SELECT processed_at, failed_at, attempts, last_error FROM hotmart.webhook_inbox")
+    assert all(r["processed_at"] and r["failed_at"] and r["attempts"] == MAX_ATTEMPTS for r in inbox)
+    assert all(r["last_error"].startswith(f"gave up after {MAX_ATTEMPTS} attempts: ") for r in inbox)
+    assert process_pending(engine).events == 0  # failed: no longer pending, no longer retried
+    quarantine = rows(engine, "SELECT reason FROM hotmart.webhook_quarantine WHERE source = 'processor'")
+    assert len(quarantine) == 12
+
+    assert requeue_failed(engine) == 12  # the cause is fixed: `organizer hotmart process --retry-failed`
+    assert process_pending(engine).applied == 12
+    assert rows(engine, "SELECT count(*) AS n FROM hotmart.webhook_inbox WHERE failed_at IS NOT NULL") == [
+        {"n": 0}
     ]
 
 
-def test_a_failing_batch_leaves_its_events_pending(engine):
-    store(engine, generator.generate(30, seed=4))
-    with engine.begin() as conn:  # sabotage: the sales table refuses writes
+def test_an_event_the_database_refuses_fails_alone(engine):
+    events = generator.generate(30, seed=15)
+    transactions = Counter(parse_event(e).transaction for e in events)
+    poison = next(
+        e for e in events if transactions[parse_event(e).transaction] == 1 and "purchase" in e["data"]
+    )
+    with engine.begin() as conn:  # e.g. a constraint an operator added that one sale breaks
+        conn.execute(
+            sa.text("ALTER TABLE hotmart.sales ADD CONSTRAINT refused CHECK (transaction <> :t) NOT VALID"),
+            {"t": poison["data"]["purchase"]["transaction"]},
+        )
+    store(engine, events)
+    result = process_pending(engine)
+    assert (result.events, result.applied, result.quarantined) == (30, 29, 1)
+    [failure] = result.failures
+    assert failure.event_id == poison["id"] and failure.attempts == 1
+    assert (
+        failure.reason == 'CheckViolation: new row for relation "sales" violates check constraint "refused"'
+    )
+    [row] = rows(engine, "SELECT * FROM hotmart.webhook_inbox WHERE failed_at IS NOT NULL")
+    assert row["event_id"] == poison["id"] and row["processed_at"] and row["last_error"] == failure.reason
+    [quarantined] = rows(engine, "SELECT * FROM hotmart.webhook_quarantine")
+    assert quarantined["source"] == "processor" and quarantined["event_id"] == poison["id"]
+    assert quarantined["reason"] == failure.reason and json.loads(quarantined["body"])["id"] == poison["id"]
+    applied = rows(engine, "SELECT event_id FROM hotmart.events")
+    assert len(applied) == 29 and poison["id"] not in {r["event_id"] for r in applied}
+    [batch] = rows(engine, "SELECT detail FROM ops.audit_log WHERE action = 'hotmart.batch_applied'")
+    assert batch["detail"]["applied"] == 29 and batch["detail"]["quarantined"] == 1
+
+
+def test_a_batch_in_which_every_event_fails_alone_is_retried_not_quarantined(engine):
+    purchases = [e for e in generator.generate(40, seed=16) if e["event"].startswith("PURCHASE_")][:5]
+    store(engine, purchases)
+    with engine.begin() as conn:  # the warehouse, not the events: no sale can be written at all
         conn.execute(sa.text("ALTER TABLE hotmart.sales ADD CONSTRAINT no_sales CHECK (false) NOT VALID"))
-    with pytest.raises(sa.exc.IntegrityError):
+    with pytest.raises(InboxBatchFailed, match="every event of the batch failed alone"):
         process_pending(engine)
-    inbox = rows(engine, "SELECT processed_at, attempts, last_error FROM hotmart.webhook_inbox")
-    assert all(r["processed_at"] is None and r["attempts"] == 1 and r["last_error"] for r in inbox)
-    assert rows(engine, "SELECT count(*) AS n FROM hotmart.events") == [{"n": 0}]
-    with engine.begin() as conn:
-        conn.execute(sa.text("ALTER TABLE hotmart.sales DROP CONSTRAINT no_sales"))
-    assert process_pending(engine).events == 30
+    inbox = rows(engine, "SELECT failed_at, attempts FROM hotmart.webhook_inbox")
+    assert all(r["failed_at"] is None and r["attempts"] == 1 for r in inbox)
+
+
+def test_failure_reasons_carry_no_personal_data(engine):
+    [event] = generator.generate(1, seed=17)
+    email = parse_event(event).email
+    with engine.begin() as conn:  # DETAIL: Failing row contains (<e-mail>, <name>, …)
+        conn.execute(
+            sa.text("ALTER TABLE hotmart.contacts ADD CONSTRAINT refused CHECK (email <> :e)"), {"e": email}
+        )
+    store(engine, [event])
+    [failure] = process_pending(engine).failures
+    assert (
+        failure.reason
+        == 'CheckViolation: new row for relation "contacts" violates check constraint "refused"'
+    )
+    everything = json.dumps(rows(engine, "SELECT reason FROM hotmart.webhook_quarantine"), default=str)
+    everything += json.dumps(rows(engine, "SELECT detail FROM ops.audit_log"), default=str)
+    assert email not in everything.lower()
+
+
+def test_reason_of_masks_personal_data_and_says_where_python_failed():
+    try:
+        {}["ana@gmail.com"]
+    except KeyError as error:
+        reason = reason_of(error)
+    assert reason.startswith("KeyError: 'a***@g***.com' (at test_processing.py:") and "ana@" not in reason
 
 
 def test_only_the_given_event_ids(engine):
@@ -128,6 +239,16 @@ def test_only_the_given_event_ids(engine):
     assert rows(engine, "SELECT count(*) AS n FROM hotmart.webhook_inbox WHERE processed_at IS NULL") == [
         {"n": 15}
     ]
+
+
+def test_max_events_bounds_a_run_oldest_first(engine):
+    events = generator.generate(50, seed=18)
+    store(engine, events)
+    assert process_pending(engine, batch_size=8, max_events=20).events == 20
+    done = rows(
+        engine, "SELECT event_id FROM hotmart.webhook_inbox WHERE processed_at IS NOT NULL ORDER BY id"
+    )
+    assert [r["event_id"] for r in done] == [e["id"] for e in events[:20]]
 
 
 def test_audit_lines_mask_the_email(engine):

@@ -11,7 +11,9 @@ config = context.config
 def run_migrations_online() -> None:
     from sqlalchemy import create_engine
 
-    engine = create_engine(urls.render(config.attributes["url"]), poolclass=pool.NullPool)
+    engine = create_engine(
+        urls.render(config.attributes["url"]), poolclass=pool.NullPool, hide_parameters=True
+    )
     with engine.connect() as connection:
         context.configure(connection=connection, transaction_per_migration=True)
         with context.begin_transaction():
