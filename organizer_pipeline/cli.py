@@ -17,8 +17,6 @@ from organizer_pipeline.logs import configure_logging
 from organizer_pipeline.privacy import redact
 
 log = logging.getLogger("organizer")
-# SQLSTATEs of a database that is behind the code: undefined table, schema, column, function.
-NOT_MIGRATED = {"42P01", "3F000", "42703", "42883"}
 
 # Modules with a `register(commands: argparse._SubParsersAction)` function.
 COMMAND_MODULES = (
@@ -148,24 +146,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def database_error_line(error: Exception) -> str:
-    """One actionable line for a database error that reached the command."""
-    from organizer_pipeline.db.engine import explain_connection_error, warehouse_url
-
-    original = getattr(error, "orig", None) or error
-    lines = str(original).strip().splitlines()
-    first = redact(lines[0]) if lines else type(original).__name__
-    code = getattr(original, "pgcode", None)
-    if code in NOT_MIGRATED:
-        return f"the database is not migrated to this version ({first}): run `organizer db upgrade`"
-    if code is None and "OperationalError" in type(original).__name__:  # never connected
-        try:
-            return str(explain_connection_error(warehouse_url(), error))
-        except OrganizerError:
-            return f"cannot connect to the database: {first} (check DATABASE_URL)"
-    return f"database error: {first}"
-
-
 def _fail(message: str, code: int) -> int:
     print(f"organizer: {message}", file=sys.stderr)
     return code
@@ -194,7 +174,9 @@ def main(argv: list[str] | None = None, *, dotenv: bool | None = None) -> int:
         import sqlalchemy as sa
 
         if isinstance(error, sa.exc.SQLAlchemyError | psycopg2.Error):
-            return _fail(database_error_line(error), 2)
+            from organizer_pipeline.db.engine import explain_database_error
+
+            return _fail(explain_database_error(error), 2)
         log.debug("unexpected error", exc_info=True)
         first = (str(error).strip().splitlines() or [""])[0]
         return _fail(

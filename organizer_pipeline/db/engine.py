@@ -9,7 +9,7 @@ from sqlalchemy.engine import URL, Engine
 
 from organizer_pipeline import settings
 from organizer_pipeline.db import urls
-from organizer_pipeline.errors import DatabaseUnavailable
+from organizer_pipeline.errors import DatabaseUnavailable, OrganizerError
 
 WAREHOUSE_DB = "organizer"
 DAGSTER_DB = "dagster"
@@ -77,6 +77,29 @@ def explain_connection_error(url: str | URL, error: Exception) -> DatabaseUnavai
     else:
         hint = "check the URL and that the server accepts connections"
     return DatabaseUnavailable(f"cannot connect to {urls.describe(url)}: {first} ({hint})")
+
+
+# SQLSTATEs of a database that is behind the code: undefined table, schema, column, function.
+NOT_MIGRATED = {"42P01", "3F000", "42703", "42883"}
+
+
+def explain_database_error(error: Exception) -> str:
+    """One actionable line for a database error that reached a command or a run: not migrated, cannot
+    connect (with the hint of `explain_connection_error`), or the driver's first line; personal data masked."""
+    from organizer_pipeline.privacy import redact
+
+    original = getattr(error, "orig", None) or error
+    lines = str(original).strip().splitlines()
+    first = redact(lines[0]) if lines else type(original).__name__
+    code = getattr(original, "pgcode", None)
+    if code in NOT_MIGRATED:
+        return f"the database is not migrated to this version ({first}): run `organizer db upgrade`"
+    if code is None and "OperationalError" in type(original).__name__:  # never connected
+        try:
+            return str(explain_connection_error(warehouse_url(), error))
+        except OrganizerError:
+            return f"cannot connect to the database: {first} (check DATABASE_URL)"
+    return f"database error: {first}"
 
 
 def check_connection(url: str | URL | None = None) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from organizer_pipeline.db.engine import explain_database_error
 from organizer_pipeline.errors import OrganizerError
 from organizer_pipeline.hotmart import rebuild
 from organizer_pipeline.hotmart.payloads import EnvelopeError, HotmartEvent, UnusableEvent, parse_event
@@ -455,8 +456,9 @@ def _process_batch(engine: Engine, event_ids: Sequence[str] | None, limit: int) 
             _audit_batch(conn, result)
             return result
     except Exception as error:
-        if not ids:
-            raise InboxBatchFailed(f"hotmart: cannot read the inbox: {reason_of(error)}") from None
+        if not ids:  # nothing claimed: the database itself (unreachable, not migrated) is the problem
+            reason = explain_database_error(error) if isinstance(error, sa.exc.DBAPIError) else reason_of(error)
+            raise InboxBatchFailed(f"hotmart: cannot read the inbox: {reason}") from None
         if is_environmental(error):
             raise _retry_later(engine, ids, error) from None
     try:

@@ -228,7 +228,8 @@ def test_reason_of_masks_personal_data_and_says_where_python_failed():
         {}["ana@gmail.com"]
     except KeyError as error:
         reason = reason_of(error)
-    assert reason.startswith("KeyError: 'a***@g***.com' (at test_processing.py:") and "ana@" not in reason
+    assert reason.startswith("KeyError: '") and "***@g***.com' (at test_processing.py:" in reason
+    assert "ana@" not in reason and "gmail" not in reason
 
 
 def test_only_the_given_event_ids(engine):
