@@ -9,7 +9,8 @@ from typing import Optional
 import dagster as dg
 from pydantic import Field
 
-from organizer_pipeline.enrichment.brevo_sync import DEFAULT_EVENT_LISTS, BrevoSync, parse_rules, parse_since
+from organizer_pipeline.enrichment.brevo_contact import DEFAULT_EVENT_LISTS, parse_rules, parse_since
+from organizer_pipeline.enrichment.brevo_sync import BrevoSync
 from organizer_pipeline.enrichment.enrich import build_profiles
 from organizer_pipeline.errors import OrganizerError
 from organizer_pipeline.privacy import redact

@@ -9,13 +9,11 @@ stays flagged (WARN check) when Brevo cannot tell."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
 import threading
 from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -24,35 +22,24 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from organizer_pipeline.enrichment.store import dequeue, events_by_email
+from organizer_pipeline.enrichment.brevo_contact import (
+    ATTRIBUTES,
+    Rules,
+    change_hash,
+    contact_attributes,
+    holds,
+    list_names,
+    lists_for,
+)
+from organizer_pipeline.enrichment.store import dequeue, drop_missing, events_by_email, queued
 from organizer_pipeline.enrichment.workers import exclusive, run_all
-from organizer_pipeline.errors import ConfigError
-from organizer_pipeline.hotmart import state
 from organizer_pipeline.privacy import email_sha256, mask_email
 from organizer_pipeline.resources.brevo import BrevoApi
 from organizer_pipeline.resources.http import ApiBadRequest, ApiError, ApiOutcomeUnknown, ApiUnavailable
 
 log = logging.getLogger(__name__)
 
-# THE mapping from Hotmart event to Brevo list membership: "+List" joins, "-List" leaves. Lists joined by a
-# purchase event follow each sale (see `lists_for`); the others replay the contact's events in order.
-DEFAULT_EVENT_LISTS: dict[str, list[str]] = {
-    "PURCHASE_APPROVED": ["+Hotmart - Compradores", "-Hotmart - Carrinho abandonado"],
-    "PURCHASE_COMPLETE": ["+Hotmart - Compradores", "-Hotmart - Carrinho abandonado"],
-    "PURCHASE_REFUNDED": ["+Hotmart - Reembolsados", "-Hotmart - Compradores"],
-    "PURCHASE_CHARGEBACK": ["+Hotmart - Reembolsados", "-Hotmart - Compradores"],
-    "PURCHASE_OUT_OF_SHOPPING_CART": ["+Hotmart - Carrinho abandonado"],
-    "SUBSCRIPTION_CANCELLATION": ["+Hotmart - Assinatura cancelada"],
-}
 LIST_FOLDER = "Hotmart Organizer"
-# Our own contact attributes (Brevo needs them to exist before use), created once when missing.
-ATTRIBUTES = {
-    "HOTMART_STATUS": "text",
-    "LTV": "float",
-    "LTV_BY_CURRENCY": "text",
-    "LAST_PRODUCT": "text",
-    "AI_SEGMENT": "text",
-}
 IMPORT_CHUNK = 1000
 # An event sent once more after Brevo said it does not have it; beyond that it stays flagged.
 MAX_EVENT_ATTEMPTS = 3
@@ -61,145 +48,6 @@ RECONCILE_PER_RUN = 20
 # This many calls in a row without a reliable answer is an outage, not bad luck: the run stops, so nothing
 # more is sent into it, and its re-execution looks each of them up first.
 MAX_UNANSWERED_IN_A_ROW = 3
-
-Rules = dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
-
-
-def parse_rules(mapping: Mapping[str, list[str]]) -> Rules:
-    """{event: ["+Join", "-Leave"]} -> {event: (joins, leaves)}, refusing anything else."""
-    rules: Rules = {}
-    for event, operations in mapping.items():
-        bad = [op for op in operations if op[:1] not in "+-" or not op[1:].strip()]
-        if bad:
-            raise ConfigError(f"event_lists[{event}]: {bad} — each entry is '+List name' or '-List name'")
-        joins = tuple(op[1:].strip() for op in operations if op.startswith("+"))
-        leaves = tuple(op[1:].strip() for op in operations if op.startswith("-"))
-        rules[event.strip().upper()] = (joins, leaves)
-    return rules
-
-
-def parse_since(value: str | None) -> datetime | None:
-    """`send_events_since`: an ISO date or date-time (UTC when no offset is given), or nothing."""
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ConfigError(f"send_events_since: {value!r} is not an ISO date such as 2026-01-31") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def list_names(rules: Rules) -> set[str]:
-    return {name for joins, leaves in rules.values() for name in (*joins, *leaves)}
-
-
-def replay(events: list[str], rules: Rules) -> set[str]:
-    """The lists a sequence of events (in the order they happened) ends in."""
-    member: set[str] = set()
-    for event in events:
-        joins, leaves = rules.get(event, ((), ()))
-        member = (member - set(leaves)) | set(joins)
-    return member
-
-
-def lists_for(events: list[dict[str, Any]], rules: Rules) -> set[str]:
-    """The lists a contact belongs in. A list joined by a purchase event ("Compradores", "Reembolsados")
-    follows each sale: the contact is in it while at least one sale's state — its events that the sale state
-    machine applied — puts it there, so refunding one purchase never takes the buyer of another out of
-    "Compradores". Other lists (cart, subscription) replay all the contact's events in order, so a purchase
-    after an abandoned cart still leaves "Carrinho abandonado"."""
-    sale_lists = {name for event in state.EVENT_STATUS for name in rules.get(event, ((), ()))[0]}
-    member = replay([e["event"] for e in events], rules) - sale_lists
-    sales: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for event in events:
-        if event["event"] in state.EVENT_STATUS:
-            sales[event.get("transaction") or event["event_id"]].append(event)
-    for sale in sales.values():
-        steps = (
-            state.Step(e["event_id"], e["event"], state.EVENT_STATUS[e["event"]], e.get("occurred_at"))
-            for e in sale
-        )
-        applied = [entry["event"] for entry in state.fold(steps).history if entry["applied"]]
-        member |= replay(applied, rules) & sale_lists
-    return member
-
-
-BRAZIL = {"BR", "BRA", "BRASIL", "BRAZIL"}
-
-
-def e164(phone: str | None, country: str | None = None) -> str | None:
-    """+5511999990000 when the number allows it (Brazilian numbers with DDD, or already international)."""
-    if not phone:
-        return None
-    raw = phone.strip()
-    digits = re.sub(r"\D", "", raw)
-    if raw.startswith(("+", "00")):
-        digits = digits[2:] if raw.startswith("00") else digits
-        return f"+{digits}" if 8 <= len(digits) <= 15 else None
-    if (country or "BR").strip().upper() not in BRAZIL:
-        return None
-    digits = digits.lstrip("0")  # trunk prefix (0xx11…)
-    if len(digits) in (10, 11):
-        return "+55" + digits
-    if digits.startswith("55") and len(digits) in (12, 13):
-        return "+" + digits
-    return None
-
-
-def ltv_text(by_currency: Any) -> str | None:
-    """{"BRL": 497, "USD": 97} -> "BRL 497.00; USD 97.00" (amounts in different currencies are never added)."""
-    if not isinstance(by_currency, dict) or not by_currency:
-        return None
-    return "; ".join(f"{currency} {float(total):.2f}" for currency, total in sorted(by_currency.items()))
-
-
-def contact_attributes(contact: Mapping[str, Any], segment: str | None) -> dict[str, Any]:
-    """HOTMART_STATUS comes from every sale's state (hotmart/rebuild.py `contact_status`); LTV is in BRL only
-    (`hotmart.contacts.lifetime_value`), LTV_BY_CURRENCY lists every currency."""
-    first = contact.get("first_name") or (str(contact.get("name") or "").split() or [None])[0]
-    ltv = contact.get("lifetime_value")
-    values = {
-        "FIRSTNAME": first,
-        "LASTNAME": contact.get("last_name"),
-        "SMS": e164(contact.get("phone"), contact.get("country")),
-        "HOTMART_STATUS": contact.get("status"),
-        "LTV": float(ltv) if isinstance(ltv, int | float | Decimal) else None,
-        "LTV_BY_CURRENCY": ltv_text(contact.get("lifetime_value_by_currency")),
-        "LAST_PRODUCT": contact.get("last_product"),
-        "AI_SEGMENT": segment,
-    }
-    return {key: value for key, value in values.items() if value not in (None, "")}
-
-
-def change_hash(attributes: dict[str, Any], lists: set[str]) -> str:
-    blob = json.dumps({"attributes": attributes, "lists": sorted(lists)}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:32]
-
-
-def _same(have: Any, want: Any, key: str) -> bool:
-    if key == "SMS":
-        return re.sub(r"\D", "", str(have or "")) == re.sub(r"\D", "", str(want))
-    if isinstance(want, int | float):
-        try:
-            return abs(float(have) - float(want)) < 0.005
-        except (TypeError, ValueError):
-            return False
-    return str(have) == str(want)
-
-
-def holds(
-    contact: dict[str, Any] | None, attributes: dict[str, Any], wanted: list[int], leave: list[int]
-) -> bool:
-    """Whether Brevo's copy of a contact already is what we meant to send."""
-    if contact is None:
-        return False
-    held = {str(key).upper(): value for key, value in contact["attributes"].items()}
-    lists = set(contact["listIds"])
-    return (
-        all(_same(held.get(key), value, key) for key, value in attributes.items())
-        and set(wanted) <= lists
-        and not set(leave) & lists
-    )
 
 
 @dataclass
@@ -220,38 +68,32 @@ class Change:
         return f"contact:{email_sha256(self.email)}:{self.facts_hash}:{self.hash}"
 
 
-# Contacts whose facts, sales or AI segment changed (ai.enrichment_queue, filled by triggers).
+# Queued contacts (their facts, sales or AI segment changed; ai.enrichment_queue is filled by triggers),
+# fetched by key once the queue itself was read.
 PENDING_CONTACTS = sa.text(
     """
-    SELECT q.seq AS queue_seq, c.*, p.segment, s.change_hash AS synced_hash,
+    SELECT c.*, p.segment, s.change_hash AS synced_hash, ai.is_erased(c.email) AS erased,
            coalesce(s.in_brevo, false) AS in_brevo, coalesce(s.list_ids, '{}') AS synced_list_ids
-    FROM ai.enrichment_queue q
-    JOIN hotmart.contacts c ON c.email = q.email
+    FROM hotmart.contacts c
     LEFT JOIN ai.contact_profiles p ON p.email = c.email
     LEFT JOIN ai.brevo_sync s ON s.email = c.email
-    WHERE q.consumer = 'brevo' AND c.facts_hash IS NOT NULL AND NOT ai.is_erased(c.email)
-    ORDER BY q.seq
+    WHERE c.email = ANY(:emails) AND c.facts_hash IS NOT NULL
     """
 )
-# Queue rows of contacts that no longer exist (hotmart.contacts truncated, or the facts were cleared).
-DROP_ORPHANS = sa.text(
-    """
-    DELETE FROM ai.enrichment_queue q
-    WHERE NOT EXISTS (SELECT 1 FROM hotmart.contacts c WHERE c.email = q.email AND c.facts_hash IS NOT NULL)
-    """
-)
-# Hotmart events not sent yet (ai.brevo_event_queue, filled by a trigger), with what the ledger says.
+# Hotmart events not sent yet (ai.brevo_event_queue, filled by a trigger), read alone first.
+QUEUED_EVENTS = sa.text("SELECT event_id FROM ai.brevo_event_queue")
+# Then, by key: the event, its contact's sync state and what the ledger says about it.
 PENDING_EVENTS = sa.text(
     """
-    SELECT q.event_id, e.event, e.occurred_at, e.email, e.transaction, e.product_id, e.product_name,
+    SELECT k.event_id, e.event, e.occurred_at, e.email, e.transaction, e.product_id, e.product_name,
            e.offer_code, e.status, e.price, e.currency, s.status AS contact_status,
            x.status AS ledger_status, x.attempts, x.updated_at AS ledger_at,
            e.email IS NOT NULL AND ai.is_erased(e.email) AS erased
-    FROM ai.brevo_event_queue q
-    LEFT JOIN hotmart.events e ON e.event_id = q.event_id
+    FROM unnest(CAST(:ids AS text[])) AS k(event_id)
+    LEFT JOIN hotmart.events e ON e.event_id = k.event_id
     LEFT JOIN ai.brevo_sync s ON s.email = e.email
-    LEFT JOIN ai.side_effects x ON x.subject = 'event:' || q.event_id AND x.action = 'brevo_event'
-    ORDER BY e.occurred_at NULLS FIRST, q.event_id
+    LEFT JOIN ai.side_effects x ON x.subject = 'event:' || k.event_id AND x.action = 'brevo_event'
+    ORDER BY e.occurred_at NULLS FIRST, k.event_id
     """
 )
 DROP_EVENTS = sa.text("DELETE FROM ai.brevo_event_queue WHERE event_id = ANY(:ids)")
@@ -314,9 +156,20 @@ def pending_changes(engine: Engine, rules: Rules) -> list[Change]:
     """Queued contacts whose Brevo state would change. Those whose Brevo state would stay the same are
     marked as seen and leave the queue."""
     with engine.begin() as conn:
-        conn.execute(DROP_ORPHANS)
-    with engine.connect() as conn:
-        rows = [dict(row) for row in conn.execute(PENDING_CONTACTS).mappings()]
+        queue = queued(conn, "brevo")
+        if not queue:
+            return []
+        found = {
+            row["email"]: dict(row)
+            for row in conn.execute(PENDING_CONTACTS, {"emails": list(queue)}).mappings()
+        }
+        drop_missing(conn, "brevo", queue, found)
+        # An erased contact stays queued, untouched: a newer consent brings it back (ai.is_erased).
+        rows = [
+            {**found[e], "queue_seq": seq}
+            for e, seq in queue.items()
+            if e in found and not found[e]["erased"]
+        ]
         history = events_by_email(conn, [row["email"] for row in rows])
     changes, unchanged = [], []
     for row in rows:
@@ -586,6 +439,7 @@ class BrevoSync:
     def _import_chunk(self, chunk: list[Change], list_ids: list[int]) -> None:
         if self.run.stopped:
             return
+
         def mark(status: str, detail: dict[str, Any] | None = None) -> None:
             with self.engine.begin() as conn:
                 for change in chunk:
@@ -695,7 +549,10 @@ class BrevoSync:
         """Queued events to send, and those whose answer was lost; settled and unsendable ones leave the
         queue, those of contacts not in Brevo yet (or erased) wait."""
         with self.engine.connect() as conn:
-            rows = [dict(row) for row in conn.execute(PENDING_EVENTS).mappings()]
+            ids = list(conn.execute(QUEUED_EVENTS).scalars())
+            if not ids:
+                return [], []
+            rows = [dict(row) for row in conn.execute(PENDING_EVENTS, {"ids": ids}).mappings()]
         drop, send, doubtful = [], [], []
         for row in rows:
             too_old = self.events_since and (

@@ -17,14 +17,42 @@ from sqlalchemy.engine import Connection, Engine
 # parked until its facts change: a model that keeps timing out must not burn the budget in a loop.
 MAX_UNCERTAIN_CALLS = 2
 
-# Per candidate: the stored profile it would replace, and what the call log says about these facts.
-_CANDIDATE = """
-    SELECT {seq} AS queue_seq, c.*, p.facts_hash AS profile_facts_hash,
+# What a consumer has to look at, oldest change first. The queue is small (what changed since the last
+# run), so it is read alone first and everything else is fetched by key: an idle run makes no other read,
+# whatever the planner thinks of the tables' sizes.
+QUEUED = sa.text(
+    "SELECT email, seq FROM ai.enrichment_queue WHERE consumer = :consumer ORDER BY seq LIMIT :limit"
+)
+# Profiles built with another prompt version or embedding model, or without an embedding: each branch is an
+# ordered range of an index (contact_profiles_generation_idx, contact_profiles_unembedded_idx), so when
+# every profile is current this reads nothing.
+STALE_PROFILES = sa.text(
+    """
+    (SELECT email FROM ai.contact_profiles WHERE prompt_version < :prompt_version
+     ORDER BY prompt_version DESC LIMIT :limit)
+    UNION ALL
+    (SELECT email FROM ai.contact_profiles WHERE prompt_version > :prompt_version
+     ORDER BY prompt_version LIMIT :limit)
+    UNION ALL
+    (SELECT email FROM ai.contact_profiles WHERE prompt_version = :prompt_version AND embedding_model < :model
+     ORDER BY prompt_version, embedding_model DESC LIMIT :limit)
+    UNION ALL
+    (SELECT email FROM ai.contact_profiles WHERE prompt_version = :prompt_version AND embedding_model > :model
+     ORDER BY prompt_version, embedding_model LIMIT :limit)
+    UNION ALL
+    (SELECT email FROM ai.contact_profiles WHERE embedding IS NULL ORDER BY email LIMIT :limit)
+    """
+)
+# Per candidate: the contact, the stored profile it would replace, and what the call log says about these
+# facts (an answer still invalid after its repair; answers lost, possibly billed).
+CANDIDATES = sa.text(
+    """
+    SELECT c.*, p.facts_hash AS profile_facts_hash,
            p.prompt_version AS profile_prompt_version, p.embedding_model AS profile_embedding_model,
            p.profile AS stored_profile, p.model AS stored_model,
-           coalesce(b.invalid, 0) AS invalid_answers, coalesce(b.uncertain, 0) AS uncertain_calls
-    FROM {source}
-    JOIN hotmart.contacts c ON c.email = {email}
+           coalesce(b.invalid, 0) AS invalid_answers, coalesce(b.uncertain, 0) AS uncertain_calls,
+           ai.is_erased(c.email) AS erased
+    FROM hotmart.contacts c
     LEFT JOIN ai.contact_profiles p ON p.email = c.email
     LEFT JOIN LATERAL (
         SELECT count(*) FILTER (WHERE l.purpose = 'profile_repair' AND l.status = 'invalid') AS invalid,
@@ -32,36 +60,14 @@ _CANDIDATE = """
                    AS uncertain
         FROM ai.llm_calls l
         WHERE l.email_sha256 = ai.email_sha256(c.email) AND l.facts_hash = c.facts_hash) b ON true
-    WHERE c.facts_hash IS NOT NULL AND NOT ai.is_erased(c.email)
-"""
-# Contacts whose facts changed (the queue), oldest change first.
-QUEUED_PROFILES = sa.text(
-    _CANDIDATE.format(seq="q.seq", source="ai.enrichment_queue q", email="q.email")  # noqa: S608 - constants
-    + " AND q.consumer = 'profile' ORDER BY q.seq LIMIT :limit"
-)
-# Profiles built with another prompt version or embedding model, or without an embedding: each branch is
-# an index range (contact_profiles_generation_idx, contact_profiles_unembedded_idx), so when every profile
-# is current this reads nothing.
-STALE_PROFILES = sa.text(
-    _CANDIDATE.format(  # noqa: S608 - composed from constants only
-        seq="NULL::bigint",
-        source="""(
-            (SELECT email FROM ai.contact_profiles WHERE prompt_version < :prompt_version)
-            UNION ALL (SELECT email FROM ai.contact_profiles WHERE prompt_version > :prompt_version)
-            UNION ALL (SELECT email FROM ai.contact_profiles
-                       WHERE prompt_version = :prompt_version AND embedding_model < :embedding_model)
-            UNION ALL (SELECT email FROM ai.contact_profiles
-                       WHERE prompt_version = :prompt_version AND embedding_model > :embedding_model)
-            UNION ALL (SELECT email FROM ai.contact_profiles WHERE embedding IS NULL)
-        ) s""",
-        email="s.email",
-    )
-    + """ AND NOT EXISTS (SELECT 1 FROM ai.enrichment_queue q WHERE q.consumer = 'profile' AND q.email = c.email)
-    LIMIT :limit"""
+    WHERE c.email = ANY(:emails) AND c.facts_hash IS NOT NULL
+    """
 )
 DEQUEUE = sa.text(
     "DELETE FROM ai.enrichment_queue WHERE consumer = :consumer AND email = :email AND seq = :seq"
 )
+# Queue rows of contacts that are gone (hotmart.contacts truncated) or have no facts.
+DROP_QUEUED = sa.text("DELETE FROM ai.enrichment_queue WHERE consumer = :consumer AND email = ANY(:emails)")
 
 EVENTS_OF = sa.text(
     """
@@ -199,24 +205,43 @@ def typical_chat_cost(engine: Engine) -> float:
         return float(conn.execute(TYPICAL_CHAT_COST).scalar_one())
 
 
+def queued(conn: Connection, consumer: str, limit: int | None = None) -> dict[str, int]:
+    """email -> queue seq, oldest change first."""
+    rows = conn.execute(QUEUED, {"consumer": consumer, "limit": limit})
+    return {email: seq for email, seq in rows}
+
+
+def drop_missing(conn: Connection, consumer: str, queue: dict[str, int], found: Iterable[str]) -> None:
+    """Forget queued e-mails whose contact is gone (or has no facts): there is nothing to do for them."""
+    missing = set(queue) - set(found)
+    if missing:
+        conn.execute(DROP_QUEUED, {"consumer": consumer, "emails": sorted(missing)})
+
+
 def pending_profiles(
     engine: Engine, prompt_version: str, embedding_model: str, limit: int
 ) -> list[dict[str, Any]]:
     """Contacts whose facts changed (queued, oldest first), then profiles of another generation."""
-    with engine.connect() as conn:
-        found = [dict(row) for row in conn.execute(QUEUED_PROFILES, {"limit": limit}).mappings()]
-        if len(found) < limit:
-            params = {
-                "prompt_version": prompt_version,
-                "embedding_model": embedding_model,
-                "limit": limit - len(found),
-            }
-            seen = {row["email"] for row in found}
-            for row in conn.execute(STALE_PROFILES, params).mappings():
-                if row["email"] not in seen:
-                    seen.add(row["email"])
-                    found.append(dict(row))
-    return found
+    with engine.begin() as conn:
+        queue = queued(conn, "profile", limit)
+        stale: list[str] = []
+        if len(queue) < limit:
+            params = {"prompt_version": prompt_version, "model": embedding_model, "limit": limit}
+            stale = [e for e in conn.execute(STALE_PROFILES, params).scalars() if e not in queue]
+            stale = list(dict.fromkeys(stale))[: limit - len(queue)]
+        if not queue and not stale:
+            return []
+        rows = {
+            row["email"]: dict(row)
+            for row in conn.execute(CANDIDATES, {"emails": [*queue, *stale]}).mappings()
+        }
+        drop_missing(conn, "profile", queue, rows)
+    # An erased contact stays queued, untouched: a newer consent brings it back (ai.is_erased).
+    return [
+        {**rows[e], "queue_seq": queue.get(e)}
+        for e in [*queue, *stale]
+        if e in rows and not rows[e]["erased"]
+    ]
 
 
 def dequeue(conn: Connection, consumer: str, email: str, seq: int | None) -> None:

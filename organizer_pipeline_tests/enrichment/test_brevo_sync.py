@@ -9,13 +9,8 @@ import dagster as dg
 import pytest
 
 from organizer_pipeline.enrichment.assets import brevo_contacts, contact_profiles
-from organizer_pipeline.enrichment.brevo_sync import (
-    DEFAULT_EVENT_LISTS,
-    BrevoSync,
-    e164,
-    lists_for,
-    parse_rules,
-)
+from organizer_pipeline.enrichment.brevo_contact import DEFAULT_EVENT_LISTS, e164, lists_for, parse_rules
+from organizer_pipeline.enrichment.brevo_sync import BrevoSync
 from organizer_pipeline.errors import ConfigError
 from organizer_pipeline.privacy import email_sha256
 from organizer_pipeline.resources.http import ApiAuthError
@@ -108,7 +103,9 @@ def test_re_execution_after_a_halfway_failure_sends_nothing_twice(
     for n, email in enumerate(emails):
         add_contact(engine, email)
         add_event(engine, f"evt-{n}", "PURCHASE_APPROVED", email, minutes=n, transaction=f"HP{n}")
-    config = {"ops": {"brevo_contacts": {"config": {"concurrency": 1, "resend_unconfirmed_after_minutes": 0}}}}
+    config = {
+        "ops": {"brevo_contacts": {"config": {"concurrency": 1, "resend_unconfirmed_after_minutes": 0}}}
+    }
     first = materialize(db_url, [brevo_contacts], brevo_server=brevo_server, run_config=config)
     assert not first.success
     failure = next(e for e in first.all_events if e.is_step_failure).step_failure_data.error.message
@@ -207,7 +204,9 @@ def test_wrong_key_fails_with_the_variable_to_fix(engine, brevo_server):
         BrevoSync(engine, brevo_client(brevo_server).get_api(), RULES).sync()
 
 
-@pytest.mark.parametrize(("asset", "variable"), [("brevo", "BREVO_API_KEY"), ("openrouter", "OPENROUTER_API_KEY")])
+@pytest.mark.parametrize(
+    ("asset", "variable"), [("brevo", "BREVO_API_KEY"), ("openrouter", "OPENROUTER_API_KEY")]
+)
 def test_a_missing_key_fails_the_run_itself_naming_the_variable(db_url, engine, monkeypatch, asset, variable):
     """Not a launch-time config error (no run would exist, nothing in the UI): a run that fails, one line."""
     from organizer_pipeline.enrichment.defs import defs
@@ -375,3 +374,100 @@ def test_history_before_send_events_since_is_not_sent_as_events(db_url, engine, 
     assert not failed.success
     error = next(e for e in failed.all_events if e.is_step_failure).step_failure_data.error
     assert "not an ISO date" in error.message
+
+
+def _purchase(event_id: str, event: str, transaction: str, price: float, currency: str, minutes: int) -> dict:
+    """A Hotmart 2.0.0 purchase envelope (contracts/hotmart.md), as the webhook stores it."""
+    created = int((T0 + timedelta(minutes=minutes)).timestamp() * 1000)
+    return {
+        "id": event_id,
+        "creation_date": created,
+        "event": event,
+        "version": "2.0.0",
+        "data": {
+            "product": {"id": 1000 + int(transaction[2:]), "name": f"Curso {transaction}"},
+            "buyer": {
+                "email": "Ana@Example.com",
+                "name": "Ana Souza",
+                "first_name": "Ana",
+                "last_name": "Souza",
+            },
+            "purchase": {
+                "transaction": transaction,
+                "status": event.removeprefix("PURCHASE_"),
+                "order_date": created,
+                "approved_date": created,
+                "price": {"value": price, "currency_value": currency},
+                "payment": {"type": "CREDIT_CARD", "installments_number": 1},
+            },
+        },
+    }
+
+
+def test_a_buyer_with_one_refund_stays_in_buyers_and_ltv_is_per_currency(engine, brevo_server):
+    """#15.7 through the real Hotmart processing: BRL and USD purchases, one BRL purchase refunded."""
+    import json
+
+    import sqlalchemy as sa
+
+    from organizer_pipeline.hotmart.processing import process_pending
+
+    envelopes = [
+        _purchase("e1", "PURCHASE_APPROVED", "HP1", 497, "BRL", 0),
+        _purchase("e2", "PURCHASE_APPROVED", "HP2", 97, "USD", 10),
+        _purchase("e3", "PURCHASE_APPROVED", "HP3", 297, "BRL", 20),
+        _purchase("e4", "PURCHASE_REFUNDED", "HP3", 297, "BRL", 30),  # the last event: a refund
+    ]
+    with engine.begin() as conn:
+        for envelope in envelopes:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO hotmart.webhook_inbox (event_id, event, creation_date, payload) "
+                    "VALUES (:id, :event, to_timestamp(:ms / 1000.0), CAST(:payload AS jsonb))"
+                ),
+                {**envelope, "ms": envelope["creation_date"], "payload": json.dumps(envelope)},
+            )
+    process_pending(engine)
+    with engine.connect() as conn:
+        contact = conn.execute(sa.text("SELECT * FROM hotmart.contacts")).mappings().one()
+    assert contact["status"] == "CUSTOMER"
+    assert contact["lifetime_value"] == 497  # BRL only: the USD sale is not added, the refunded one is gone
+    assert contact["lifetime_value_by_currency"] == {"BRL": 497.0, "USD": 97.0}
+
+    BrevoSync(engine, brevo_client(brevo_server).get_api(), RULES).sync()
+    sim = brevo_server.sim
+    assert sim.list_members(BUYERS) == {"ana@example.com"}  # one refund does not undo the other purchases
+    assert sim.list_members(REFUNDED) == {"ana@example.com"}
+    attributes = sim.contacts["ana@example.com"]["attributes"]
+    assert attributes["HOTMART_STATUS"] == "CUSTOMER"
+    assert attributes["LTV"] == 497.0 and attributes["LTV_BY_CURRENCY"] == "BRL 497.00; USD 97.00"
+    assert sorted(e["event_name"] for e in sim.events) == ["hotmart_purchase_approved"] * 3 + [
+        "hotmart_purchase_refunded"
+    ]
+
+
+def _event_log_text(result) -> str:
+    return "\n".join(dg.serialize_value(event) for event in result.all_events)
+
+
+@pytest.mark.parametrize("sabotage", ["brevo_down", "database_refuses"])
+def test_no_email_reaches_dagster_when_a_run_fails(db_url, engine, brevo_server, sabotage):
+    """#15.2: Brevo paths (`contacts/ana%40gmail.com`), echoed bodies and driver errors are masked."""
+    email = "ana@gmail.com"
+    add_contact(engine, email)
+    assert materialize(db_url, [brevo_contacts], brevo_server=brevo_server).success
+    add_contact(engine, email, status="REFUNDED", lifetime_value=0)  # a change: PUT contacts/ana%40gmail.com
+    if sabotage == "brevo_down":
+        brevo_server.sim.faults = [503, 503, 503]
+    else:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE ai.brevo_sync ADD CONSTRAINT sabotage CHECK (false) NOT VALID")
+    result = materialize(db_url, [brevo_contacts], brevo_server=brevo_server)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
+    text = _event_log_text(result)
+    assert "ana@gmail" not in text.lower() and "ana%40gmail" not in text.lower()
+    if sabotage == "brevo_down":
+        assert "contacts/a***@g***.com" in failure.message and "re-execute to continue" in failure.message
+    else:
+        assert "Failure: CheckViolation: new row" in failure.message and failure.cause is None

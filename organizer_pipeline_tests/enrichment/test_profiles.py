@@ -113,7 +113,9 @@ def test_model_down_falls_back_and_the_served_model_is_recorded(engine, openrout
     assert scalar(engine, "SELECT model FROM ai.llm_calls WHERE purpose = 'profile'") == "sandbox/fallback"
 
 
-@pytest.mark.parametrize("openrouter_server", [{"chat_faults": ["timeout"], "stall_seconds": 1.0}], indirect=True)
+@pytest.mark.parametrize(
+    "openrouter_server", [{"chat_faults": ["timeout"], "stall_seconds": 1.0}], indirect=True
+)
 def test_a_timed_out_model_is_not_asked_again_nor_handed_over_in_the_same_run(engine, openrouter_server):
     """The timed-out generation may be billed: neither a retry nor the fallback model is asked this run."""
     add_contact(engine, "a@example.com")
