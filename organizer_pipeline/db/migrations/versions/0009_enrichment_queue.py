@@ -79,7 +79,9 @@ def upgrade() -> None:
 
     # -- the queues ---------------------------------------------------------------------------------------------
     # One row per (consumer, contact) whose inputs changed; `seq` moves on every new change, so a consumer
-    # deletes the row only if nothing changed while it worked (DELETE … WHERE seq = the one it read).
+    # deletes the row only if nothing changed while it worked (DELETE … WHERE seq = the one it read). Only
+    # existing contacts are queued (a sale written before its contact is queued by the contact's insert), so
+    # deleting a contact — an erasure — leaves no e-mail behind.
     op.execute("CREATE SEQUENCE ai.enrichment_queue_seq")
     op.execute(
         """
@@ -107,6 +109,7 @@ def upgrade() -> None:
         CREATE FUNCTION ai.enqueue(consumers text[], address text) RETURNS void LANGUAGE sql AS $$
             INSERT INTO ai.enrichment_queue (consumer, email)
             SELECT unnest(consumers), address
+            WHERE EXISTS (SELECT 1 FROM hotmart.contacts c WHERE c.email = address)
             ON CONFLICT (consumer, email) DO UPDATE
                 SET seq = nextval('ai.enrichment_queue_seq'), queued_at = now()
         $$
