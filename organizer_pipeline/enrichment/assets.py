@@ -32,6 +32,17 @@ def _one_line(error: BaseException) -> str:
     return f"{type(cause).__name__}: {first}"
 
 
+def warning_check(name: str, count: int, examples: list[str], label: str) -> dg.AssetCheckResult:
+    """A WARN check: red while `count` is not 0, described by its first example."""
+    return dg.AssetCheckResult(
+        check_name=name,
+        passed=count == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=examples[0] if examples else None,
+        metadata={label: count, "examples": examples[:5]},
+    )
+
+
 @contextmanager
 def failures_without_personal_data() -> Iterator[None]:
     """Whatever stops a step is stored in Dagster's event log and shown in its UI and alerts: it leaves as
@@ -108,13 +119,7 @@ def contact_profiles(
         )
     if run.failed:
         context.log.warning(f"{run.failed} profile(s) failed (recorded in ai.llm_calls): {run.failures[:5]}")
-    check = dg.AssetCheckResult(
-        check_name="no_failed_profiles",
-        passed=run.failed == 0,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=run.failures[0] if run.failures else None,
-        metadata={"failed": run.failed, "examples": run.failures[:5]},
-    )
+    check = warning_check("no_failed_profiles", run.failed, run.failures, "failed")
     return dg.MaterializeResult(metadata=run.metadata(), check_results=[check])
 
 
@@ -161,20 +166,8 @@ def brevo_contacts(
     if run.doubts:
         context.log.warning(f"{len(run.doubts)} Brevo call(s) without a confirmed outcome: {run.doubts[:5]}")
     stats = sync.api.stats
-    rejected = dg.AssetCheckResult(
-        check_name="no_rejected_calls",
-        passed=not run.failures,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=run.failures[0] if run.failures else None,
-        metadata={"rejected": len(run.failures), "examples": run.failures[:5]},
-    )
-    unconfirmed = dg.AssetCheckResult(
-        check_name="no_unconfirmed_calls",
-        passed=run.unconfirmed_total == 0,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=run.doubts[0] if run.doubts else None,
-        metadata={"unconfirmed": run.unconfirmed_total, "examples": run.doubts[:5]},
-    )
+    rejected = warning_check("no_rejected_calls", len(run.failures), run.failures, "rejected")
+    unconfirmed = warning_check("no_unconfirmed_calls", run.unconfirmed_total, run.doubts, "unconfirmed")
     return dg.MaterializeResult(
         metadata={
             **run.metadata(),

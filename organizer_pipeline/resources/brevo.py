@@ -12,8 +12,8 @@ import dagster as dg
 import requests
 
 from organizer_pipeline import settings
-from organizer_pipeline.errors import ConfigError
 from organizer_pipeline.privacy import email_key, redact
+from organizer_pipeline.resources import keys
 from organizer_pipeline.resources.http import ApiBadRequest, ApiClient, ApiError, RateLimiter, RetryPolicy
 
 # Brevo's general-plan limit on /v3/contacts/* and /v3/events (requests per second).
@@ -237,7 +237,7 @@ class BrevoApi(ApiClient):
 
 class BrevoClient(dg.ConfigurableResource):
     """Brevo from env vars: BREVO_API_KEY and BREVO_BASE_URL unless set here, read when a run's step starts
-    (a missing key fails the run itself, visibly, naming the variable; see OpenRouterClient)."""
+    (a missing key fails the run itself, visibly, naming the variable: resources/keys.py)."""
 
     api_key: Optional[str] = None  # noqa: UP045 - Dagster config fields need Optional on 3.11
     base_url: Optional[str] = None  # noqa: UP045 - Dagster config fields need Optional on 3.11
@@ -247,19 +247,10 @@ class BrevoClient(dg.ConfigurableResource):
     retry_base_delay: float = 1.0
     retry_max_delay: float = 30.0
 
-    def key(self) -> str:
-        key = self.api_key or settings.env("BREVO_API_KEY")
-        if not key:
-            raise ConfigError(
-                "BREVO_API_KEY is not set: the Brevo sync calls Brevo with it (set it in .env, or leave every "
-                "API key unset and let `organizer up` start the simulators)"
-            )
-        return key
-
     def get_api(self) -> BrevoApi:
         return BrevoApi(
             self.base_url or settings.env("BREVO_BASE_URL") or "",
-            self.key(),
+            keys.api_key(self.api_key, "BREVO_API_KEY", "the Brevo sync calls Brevo with it"),
             self.requests_per_second,
             timeout=self.timeout_seconds,
             retry=RetryPolicy(self.retry_attempts, self.retry_base_delay, self.retry_max_delay),

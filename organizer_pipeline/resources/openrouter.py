@@ -12,7 +12,7 @@ import dagster as dg
 import requests
 
 from organizer_pipeline import settings
-from organizer_pipeline.errors import ConfigError
+from organizer_pipeline.resources import keys
 from organizer_pipeline.resources.http import (
     RETRYABLE_STATUS,
     ApiClient,
@@ -268,8 +268,7 @@ class OpenRouterApi(ApiClient):
 class OpenRouterClient(dg.ConfigurableResource):
     """OpenRouter from env vars: OPENROUTER_API_KEY / OPENROUTER_BASE_URL / OPENROUTER_MODELS /
     OPENROUTER_EMBEDDING_MODEL / OPENROUTER_DAILY_BUDGET_USD unless set here, read when a run's step starts.
-    The key is not a `dg.EnvVar`: a missing EnvVar stops Dagster before a run exists, so nobody sees why;
-    read here, it fails the run itself, in the UI, naming the variable."""
+    A missing key fails the run itself, visibly (resources/keys.py)."""
 
     api_key: Optional[str] = None  # noqa: UP045 - Dagster config fields need Optional on 3.11
     base_url: Optional[str] = None  # noqa: UP045 - Dagster config fields need Optional on 3.11
@@ -290,19 +289,12 @@ class OpenRouterClient(dg.ConfigurableResource):
             return self.daily_budget_usd
         return settings.env_float("OPENROUTER_DAILY_BUDGET_USD")
 
-    def key(self) -> str:
-        key = self.api_key or settings.env("OPENROUTER_API_KEY")
-        if not key:
-            raise ConfigError(
-                "OPENROUTER_API_KEY is not set: AI profiles and semantic search call OpenRouter with it "
-                "(set it in .env, or leave every API key unset and let `organizer up` start the simulators)"
-            )
-        return key
-
     def get_api(self) -> OpenRouterApi:
         return OpenRouterApi(
             self.base_url or settings.env("OPENROUTER_BASE_URL") or "",
-            self.key(),
+            keys.api_key(
+                self.api_key, "OPENROUTER_API_KEY", "AI profiles and semantic search call OpenRouter with it"
+            ),
             self.model_list(),
             self.embedding_model or settings.env("OPENROUTER_EMBEDDING_MODEL") or "",
             timeout=self.timeout_seconds,

@@ -115,32 +115,13 @@ def upgrade() -> None:
         $$
         """
     )
-    # What a profile or a Brevo contact depends on is summed up by facts_hash (hotmart/rebuild.py).
+    # One trigger function for every "this contact changed" trigger: TG_ARGV[0] names the column holding the
+    # e-mail, TG_ARGV[1] the consumers to queue it for.
     op.execute(
         """
-        CREATE FUNCTION ai.contact_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        CREATE FUNCTION ai.queue_change() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            PERFORM ai.enqueue(ARRAY['profile', 'brevo'], NEW.email);
-            RETURN NULL;
-        END $$
-        """
-    )
-    # Brevo lists follow each sale's state.
-    op.execute(
-        """
-        CREATE FUNCTION ai.sale_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            PERFORM ai.enqueue(ARRAY['brevo'], NEW.buyer_email);
-            RETURN NULL;
-        END $$
-        """
-    )
-    # AI_SEGMENT is a Brevo attribute.
-    op.execute(
-        """
-        CREATE FUNCTION ai.segment_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            PERFORM ai.enqueue(ARRAY['brevo'], NEW.email);
+            PERFORM ai.enqueue(TG_ARGV[1]::text[], to_jsonb(NEW) ->> TG_ARGV[0]);
             RETURN NULL;
         END $$
         """
@@ -164,17 +145,20 @@ def upgrade() -> None:
         END $$
         """
     )
+    # What a profile or a Brevo contact depends on is summed up by facts_hash (hotmart/rebuild.py); Brevo
+    # lists follow each sale's state; AI_SEGMENT is a Brevo attribute.
     op.execute(
         """
         CREATE TRIGGER enrichment_contact_inserted AFTER INSERT ON hotmart.contacts
-        FOR EACH ROW WHEN (NEW.facts_hash IS NOT NULL) EXECUTE FUNCTION ai.contact_changed()
+        FOR EACH ROW WHEN (NEW.facts_hash IS NOT NULL)
+        EXECUTE FUNCTION ai.queue_change('email', '{profile,brevo}')
         """
     )
     op.execute(
         """
         CREATE TRIGGER enrichment_contact_updated AFTER UPDATE OF facts_hash ON hotmart.contacts
         FOR EACH ROW WHEN (NEW.facts_hash IS NOT NULL AND NEW.facts_hash IS DISTINCT FROM OLD.facts_hash)
-        EXECUTE FUNCTION ai.contact_changed()
+        EXECUTE FUNCTION ai.queue_change('email', '{profile,brevo}')
         """
     )
     op.execute(
@@ -186,7 +170,8 @@ def upgrade() -> None:
     op.execute(
         """
         CREATE TRIGGER enrichment_sale_inserted AFTER INSERT ON hotmart.sales
-        FOR EACH ROW WHEN (NEW.buyer_email IS NOT NULL) EXECUTE FUNCTION ai.sale_changed()
+        FOR EACH ROW WHEN (NEW.buyer_email IS NOT NULL)
+        EXECUTE FUNCTION ai.queue_change('buyer_email', '{brevo}')
         """
     )
     op.execute(
@@ -195,19 +180,20 @@ def upgrade() -> None:
         FOR EACH ROW WHEN (NEW.buyer_email IS NOT NULL
                            AND (NEW.status IS DISTINCT FROM OLD.status
                                 OR NEW.buyer_email IS DISTINCT FROM OLD.buyer_email))
-        EXECUTE FUNCTION ai.sale_changed()
+        EXECUTE FUNCTION ai.queue_change('buyer_email', '{brevo}')
         """
     )
     op.execute(
         """
         CREATE TRIGGER enrichment_profile_inserted AFTER INSERT ON ai.contact_profiles
-        FOR EACH ROW EXECUTE FUNCTION ai.segment_changed()
+        FOR EACH ROW EXECUTE FUNCTION ai.queue_change('email', '{brevo}')
         """
     )
     op.execute(
         """
         CREATE TRIGGER enrichment_segment_changed AFTER UPDATE OF segment ON ai.contact_profiles
-        FOR EACH ROW WHEN (NEW.segment IS DISTINCT FROM OLD.segment) EXECUTE FUNCTION ai.segment_changed()
+        FOR EACH ROW WHEN (NEW.segment IS DISTINCT FROM OLD.segment)
+        EXECUTE FUNCTION ai.queue_change('email', '{brevo}')
         """
     )
     op.execute(
@@ -262,8 +248,8 @@ def downgrade() -> None:
     ):
         op.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
     op.execute(
-        "DROP FUNCTION IF EXISTS ai.event_applied(), ai.segment_changed(), ai.sale_changed(), "
-        "ai.contact_changed(), ai.contact_deleted(), ai.enqueue(text[], text)"
+        "DROP FUNCTION IF EXISTS ai.event_applied(), ai.queue_change(), ai.contact_deleted(), "
+        "ai.enqueue(text[], text)"
     )
     op.execute("DROP TABLE IF EXISTS ai.brevo_event_queue, ai.enrichment_queue")
     op.execute("DROP SEQUENCE IF EXISTS ai.enrichment_queue_seq")
