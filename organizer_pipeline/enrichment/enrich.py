@@ -393,18 +393,19 @@ def _build_profiles(
     run = ProfileRun()
     store.settle_open_calls(engine)  # under the lock: a 'sending' row now is a dead run's
     candidates = store.pending_profiles(engine, profiles.PROMPT_VERSION, api.embedding_model, limit)
-    chat, embed, parked = [], [], []
+    chat, embed, parked, current = [], [], [], []
     for candidate in candidates:
         if not needs_chat(candidate):
-            embed.append(candidate)
+            current_vector = candidate["profile_embedding_model"] == api.embedding_model
+            (current if current_vector else embed).append(candidate)
         elif candidate["invalid_answers"] or candidate["uncertain_calls"] >= store.MAX_UNCERTAIN_CALLS:
             parked.append(candidate)
         else:
             chat.append(candidate)
     run.pending, run.parked = len(chat) + len(embed), len(parked)
-    if parked:  # waits for new facts: their next change queues them again
+    if parked or current:  # parked: their next change queues them again; current: facts changed back
         with engine.begin() as conn:
-            for candidate in parked:
+            for candidate in (*parked, *current):
                 store.dequeue(conn, "profile", candidate["email"], candidate["queue_seq"])
     if not chat and not embed:
         return run

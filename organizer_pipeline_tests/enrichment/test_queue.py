@@ -138,3 +138,14 @@ def test_an_idle_run_reads_no_row_of_the_history(engine, openrouter_server, brev
         conn.commit()
     assert sum(read.values()) == 0, read
     assert all(rows >= 30 for rows in old.values()), old  # the previous design read the whole history
+
+
+def test_facts_that_changed_back_leave_the_queue_without_a_call(engine, openrouter_server):
+    add_contact(engine, "a@example.com")
+    api = openrouter_client(openrouter_server).get_api()
+    assert build_profiles(engine, api, 5.0).profiled == 1
+    add_contact(engine, "a@example.com", status="REFUNDED")
+    add_contact(engine, "a@example.com")  # back to the facts the profile was built from
+    calls = len(openrouter_server.sim.calls)
+    assert build_profiles(engine, api, 5.0).pending == 0
+    assert len(openrouter_server.sim.calls) == calls and ("profile", "a@example.com") not in queue(engine)

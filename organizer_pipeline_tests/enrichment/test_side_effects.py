@@ -21,9 +21,9 @@ from organizer_pipeline_tests.enrichment.conftest import (
 )
 from organizer_pipeline_tests.enrichment.test_brevo_sync import RULES, materialize
 
-# The client gives up after 0.3 s; the simulators answer after 1 s.
-PATIENCE = {"timeout_seconds": 0.3}
-STALL = {"stall_seconds": 1.0}
+# The client gives up after 0.2 s; the simulators answer after 0.6 s.
+PATIENCE = {"timeout_seconds": 0.2}
+STALL = {"stall_seconds": 0.6}
 
 
 def sync(engine, server, **kwargs):
