@@ -16,7 +16,8 @@ from sqlalchemy.engine import Engine
 
 from organizer_pipeline.bench.common import scratch_database
 from organizer_pipeline.db.engine import get_engine
-from organizer_pipeline.enrichment.brevo_sync import DEFAULT_EVENT_LISTS, BrevoSync, parse_rules
+from organizer_pipeline.enrichment.brevo_contact import DEFAULT_EVENT_LISTS, parse_rules
+from organizer_pipeline.enrichment.brevo_sync import BrevoSync
 from organizer_pipeline.enrichment.enrich import build_profiles
 from organizer_pipeline.errors import OrganizerError
 from organizer_pipeline.resources.brevo import BREVO_REQUESTS_PER_SECOND, BrevoClient

@@ -1,128 +1,53 @@
 """Brevo sync: each changed contact is upserted once per change (attributes + list membership from one
-event→lists mapping), each Hotmart event becomes one Brevo custom event, and every call that reached Brevo
-is written to the side-effect ledger first-thing after it succeeds, so a retried run never repeats it."""
+event→lists mapping, applied per sale), each Hotmart event becomes one Brevo custom event.
+
+Every call is written to the side-effect ledger as 'sending' before it goes out and as 'sent' right after
+Brevo accepts it. A call whose answer was lost (timeout, dropped connection) stays 'uncertain' and is never
+repeated blindly: a contact is compared with what Brevo holds (`GET /contacts/{email}`) before it is sent
+again; an event is looked for in `GET /v3/events` and sent again only when Brevo answers without it, or
+stays flagged (WARN check) when Brevo cannot tell."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
 import threading
 from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from organizer_pipeline.enrichment.store import events_by_email
+from organizer_pipeline.enrichment.brevo_contact import (
+    ATTRIBUTES,
+    Rules,
+    change_hash,
+    contact_attributes,
+    holds,
+    list_names,
+    lists_for,
+)
+from organizer_pipeline.enrichment.store import dequeue, drop_missing, events_by_email, queued
 from organizer_pipeline.enrichment.workers import exclusive, run_all
-from organizer_pipeline.errors import ConfigError
 from organizer_pipeline.privacy import email_sha256, mask_email
 from organizer_pipeline.resources.brevo import BrevoApi
-from organizer_pipeline.resources.http import ApiBadRequest
+from organizer_pipeline.resources.http import ApiBadRequest, ApiError, ApiOutcomeUnknown, ApiUnavailable
 
 log = logging.getLogger(__name__)
 
-# THE mapping from Hotmart event to Brevo list membership: "+List" joins, "-List" leaves. Replayed over a
-# contact's events in order, so a refund after a purchase ends in "Reembolsados" and out of "Compradores".
-DEFAULT_EVENT_LISTS: dict[str, list[str]] = {
-    "PURCHASE_APPROVED": ["+Hotmart - Compradores", "-Hotmart - Carrinho abandonado"],
-    "PURCHASE_COMPLETE": ["+Hotmart - Compradores", "-Hotmart - Carrinho abandonado"],
-    "PURCHASE_REFUNDED": ["+Hotmart - Reembolsados", "-Hotmart - Compradores"],
-    "PURCHASE_CHARGEBACK": ["+Hotmart - Reembolsados", "-Hotmart - Compradores"],
-    "PURCHASE_OUT_OF_SHOPPING_CART": ["+Hotmart - Carrinho abandonado"],
-    "SUBSCRIPTION_CANCELLATION": ["+Hotmart - Assinatura cancelada"],
-}
 LIST_FOLDER = "Hotmart Organizer"
-# Our own contact attributes (Brevo needs them to exist before use), created once when missing.
-ATTRIBUTES = {"HOTMART_STATUS": "text", "LTV": "float", "LAST_PRODUCT": "text", "AI_SEGMENT": "text"}
 IMPORT_CHUNK = 1000
-
-Rules = dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
-
-
-def parse_rules(mapping: Mapping[str, list[str]]) -> Rules:
-    """{event: ["+Join", "-Leave"]} -> {event: (joins, leaves)}, refusing anything else."""
-    rules: Rules = {}
-    for event, operations in mapping.items():
-        bad = [op for op in operations if op[:1] not in "+-" or not op[1:].strip()]
-        if bad:
-            raise ConfigError(f"event_lists[{event}]: {bad} — each entry is '+List name' or '-List name'")
-        joins = tuple(op[1:].strip() for op in operations if op.startswith("+"))
-        leaves = tuple(op[1:].strip() for op in operations if op.startswith("-"))
-        rules[event.strip().upper()] = (joins, leaves)
-    return rules
-
-
-def parse_since(value: str | None) -> datetime | None:
-    """`send_events_since`: an ISO date or date-time (UTC when no offset is given), or nothing."""
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ConfigError(f"send_events_since: {value!r} is not an ISO date such as 2026-01-31") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def list_names(rules: Rules) -> set[str]:
-    return {name for joins, leaves in rules.values() for name in (*joins, *leaves)}
-
-
-def lists_for(events: list[str], rules: Rules) -> set[str]:
-    """The lists a contact belongs in after its events (in the order they happened)."""
-    member: set[str] = set()
-    for event in events:
-        joins, leaves = rules.get(event, ((), ()))
-        member = (member - set(leaves)) | set(joins)
-    return member
-
-
-BRAZIL = {"BR", "BRA", "BRASIL", "BRAZIL"}
-
-
-def e164(phone: str | None, country: str | None = None) -> str | None:
-    """+5511999990000 when the number allows it (Brazilian numbers with DDD, or already international)."""
-    if not phone:
-        return None
-    raw = phone.strip()
-    digits = re.sub(r"\D", "", raw)
-    if raw.startswith(("+", "00")):
-        digits = digits[2:] if raw.startswith("00") else digits
-        return f"+{digits}" if 8 <= len(digits) <= 15 else None
-    if (country or "BR").strip().upper() not in BRAZIL:
-        return None
-    digits = digits.lstrip("0")  # trunk prefix (0xx11…)
-    if len(digits) in (10, 11):
-        return "+55" + digits
-    if digits.startswith("55") and len(digits) in (12, 13):
-        return "+" + digits
-    return None
-
-
-def contact_attributes(contact: Mapping[str, Any], segment: str | None) -> dict[str, Any]:
-    first = contact.get("first_name") or (str(contact.get("name") or "").split() or [None])[0]
-    ltv = contact.get("lifetime_value")
-    values = {
-        "FIRSTNAME": first,
-        "LASTNAME": contact.get("last_name"),
-        "SMS": e164(contact.get("phone"), contact.get("country")),
-        "HOTMART_STATUS": contact.get("status"),
-        "LTV": float(ltv) if isinstance(ltv, int | float | Decimal) else None,
-        "LAST_PRODUCT": contact.get("last_product"),
-        "AI_SEGMENT": segment,
-    }
-    return {key: value for key, value in values.items() if value not in (None, "")}
-
-
-def change_hash(attributes: dict[str, Any], lists: set[str]) -> str:
-    blob = json.dumps({"attributes": attributes, "lists": sorted(lists)}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+# An event sent once more after Brevo said it does not have it; beyond that it stays flagged.
+MAX_EVENT_ATTEMPTS = 3
+# `GET /v3/events` counts against Brevo's 100 requests/hour for "other endpoints".
+RECONCILE_PER_RUN = 20
+# This many calls in a row without a reliable answer is an outage, not bad luck: the run stops, so nothing
+# more is sent into it, and its re-execution looks each of them up first.
+MAX_UNANSWERED_IN_A_ROW = 3
 
 
 @dataclass
@@ -136,50 +61,67 @@ class Change:
     hash: str
     known: bool  # Brevo has the contact (we created it before): update, and leave lists
     synced_list_ids: list[int]
+    queue_seq: int | None = None
 
     @property
     def subject(self) -> str:
         return f"contact:{email_sha256(self.email)}:{self.facts_hash}:{self.hash}"
 
 
+# Queued contacts (their facts, sales or AI segment changed; ai.enrichment_queue is filled by triggers),
+# fetched by key once the queue itself was read.
 PENDING_CONTACTS = sa.text(
     """
-    SELECT c.*, p.segment, s.change_hash AS synced_hash, coalesce(s.in_brevo, false) AS in_brevo,
-           coalesce(s.list_ids, '{}') AS synced_list_ids
+    SELECT c.*, p.segment, s.change_hash AS synced_hash, ai.is_erased(c.email) AS erased,
+           coalesce(s.in_brevo, false) AS in_brevo, coalesce(s.list_ids, '{}') AS synced_list_ids
     FROM hotmart.contacts c
     LEFT JOIN ai.contact_profiles p ON p.email = c.email
     LEFT JOIN ai.brevo_sync s ON s.email = c.email
-    WHERE c.facts_hash IS NOT NULL
-      AND NOT ai.is_erased(c.email)
-      AND (s.email IS NULL OR s.facts_hash IS DISTINCT FROM c.facts_hash OR p.updated_at > s.synced_at)
-    ORDER BY c.email
+    WHERE c.email = ANY(:emails) AND c.facts_hash IS NOT NULL
     """
 )
-
+# Hotmart events not sent yet (ai.brevo_event_queue, filled by a trigger), read alone first.
+QUEUED_EVENTS = sa.text("SELECT event_id FROM ai.brevo_event_queue")
+# Then, by key: the event, its contact's sync state and what the ledger says about it.
 PENDING_EVENTS = sa.text(
     """
-    SELECT e.event_id, e.event, e.occurred_at, e.email, e.transaction, e.product_id, e.product_name,
-           e.offer_code, e.status, e.price, e.currency
-    FROM hotmart.events e
-    JOIN ai.brevo_sync s ON s.email = e.email AND s.status = 'synced'
-    WHERE NOT EXISTS (SELECT 1 FROM ai.side_effects x
-                      WHERE x.subject = 'event:' || e.event_id AND x.action = 'brevo_event')
-      AND NOT ai.is_erased(e.email)
-      AND (CAST(:since AS timestamptz) IS NULL OR e.occurred_at >= CAST(:since AS timestamptz))
-    ORDER BY e.occurred_at NULLS FIRST, e.event_id
+    SELECT k.event_id, e.event, e.occurred_at, e.email, e.transaction, e.product_id, e.product_name,
+           e.offer_code, e.status, e.price, e.currency, s.status AS contact_status,
+           x.status AS ledger_status, x.attempts, x.updated_at AS ledger_at,
+           e.email IS NOT NULL AND ai.is_erased(e.email) AS erased
+    FROM unnest(CAST(:ids AS text[])) AS k(event_id)
+    LEFT JOIN hotmart.events e ON e.event_id = k.event_id
+    LEFT JOIN ai.brevo_sync s ON s.email = e.email
+    LEFT JOIN ai.side_effects x ON x.subject = 'event:' || k.event_id AND x.action = 'brevo_event'
+    ORDER BY e.occurred_at NULLS FIRST, k.event_id
     """
+)
+DROP_EVENTS = sa.text("DELETE FROM ai.brevo_event_queue WHERE event_id = ANY(:ids)")
+OPEN_CALLS = sa.text("SELECT count(*) FROM ai.side_effects WHERE status IN ('sending', 'uncertain')")
+OPEN_CONTACT_CALLS = sa.text(
+    "SELECT subject FROM ai.side_effects WHERE status IN ('sending', 'uncertain') AND action = 'brevo_contact'"
 )
 
 SYNC_SEEN = sa.text(
     "UPDATE ai.brevo_sync SET facts_hash = :facts_hash, synced_at = now() WHERE email = :email"
 )
-LEDGER_HAS = sa.text("SELECT 1 FROM ai.side_effects WHERE subject = :subject AND action = :action")
-LEDGER_ADD = sa.text(
+LEDGER_GET = sa.text(
+    "SELECT status, attempts, updated_at FROM ai.side_effects WHERE subject = :subject AND action = :action"
+)
+LEDGER_SET = sa.text(
     """
-    INSERT INTO ai.side_effects (subject, action, email_sha256, detail)
-    VALUES (:subject, :action, :email_sha256, CAST(:detail AS jsonb))
-    ON CONFLICT (subject, action) DO NOTHING
+    INSERT INTO ai.side_effects (subject, action, email_sha256, detail, status)
+    VALUES (:subject, :action, :email_sha256, CAST(:detail AS jsonb), :status)
+    ON CONFLICT (subject, action) DO UPDATE SET
+        status = EXCLUDED.status,
+        detail = ai.side_effects.detail || EXCLUDED.detail,
+        attempts = ai.side_effects.attempts + (EXCLUDED.status = 'sending')::int,
+        done_at = CASE WHEN EXCLUDED.status = 'sent' THEN now() ELSE ai.side_effects.done_at END,
+        updated_at = now()
     """
+)
+LEDGER_DROP_SENDING = sa.text(
+    "DELETE FROM ai.side_effects WHERE subject = :subject AND action = :action AND status = 'sending'"
 )
 SYNC_UPSERT = sa.text(
     """
@@ -195,31 +137,47 @@ SYNC_UPSERT = sa.text(
 )
 
 
-def ledger_add(conn: Connection, subject: str, action: str, email: str, detail: dict[str, Any]) -> None:
+def ledger_set(
+    conn: Connection, subject: str, action: str, email: str, status: str, detail: dict[str, Any] | None = None
+) -> None:
     conn.execute(
-        LEDGER_ADD,
+        LEDGER_SET,
         {
             "subject": subject,
             "action": action,
             "email_sha256": email_sha256(email),
-            "detail": json.dumps(detail),
+            "status": status,
+            "detail": json.dumps(detail or {}),
         },
     )
 
 
 def pending_changes(engine: Engine, rules: Rules) -> list[Change]:
-    """Contacts whose facts or profile moved since the last sync, and whose Brevo state would change.
-    Those whose Brevo state would stay the same are marked as seen, so they are not looked at again."""
-    with engine.connect() as conn:
-        rows = [dict(row) for row in conn.execute(PENDING_CONTACTS).mappings()]
+    """Queued contacts whose Brevo state would change. Those whose Brevo state would stay the same are
+    marked as seen and leave the queue."""
+    with engine.begin() as conn:
+        queue = queued(conn, "brevo")
+        if not queue:
+            return []
+        found = {
+            row["email"]: dict(row)
+            for row in conn.execute(PENDING_CONTACTS, {"emails": list(queue)}).mappings()
+        }
+        drop_missing(conn, "brevo", queue, found)
+        # An erased contact stays queued, untouched: a newer consent brings it back (ai.is_erased).
+        rows = [
+            {**found[e], "queue_seq": seq}
+            for e, seq in queue.items()
+            if e in found and not found[e]["erased"]
+        ]
         history = events_by_email(conn, [row["email"] for row in rows])
     changes, unchanged = [], []
     for row in rows:
         attributes = contact_attributes(row, row.get("segment"))
-        lists = lists_for([e["event"] for e in history.get(row["email"], [])], rules)
+        lists = lists_for(history.get(row["email"], []), rules)
         digest = change_hash(attributes, lists)
         if digest == row["synced_hash"]:
-            unchanged.append({"email": row["email"], "facts_hash": row["facts_hash"]})
+            unchanged.append(row)
             continue
         changes.append(
             Change(
@@ -230,11 +188,14 @@ def pending_changes(engine: Engine, rules: Rules) -> list[Change]:
                 digest,
                 known=row["in_brevo"],
                 synced_list_ids=list(row["synced_list_ids"]),
+                queue_seq=row["queue_seq"],
             )
         )
     if unchanged:
         with engine.begin() as conn:
-            conn.execute(SYNC_SEEN, unchanged)
+            for row in unchanged:
+                conn.execute(SYNC_SEEN, {"email": row["email"], "facts_hash": row["facts_hash"]})
+                dequeue(conn, "brevo", row["email"], row["queue_seq"])
     return changes
 
 
@@ -245,17 +206,43 @@ class SyncRun:
     updated: int = 0
     imported: int = 0
     already_done: int = 0
+    reconciled: int = 0
     rejected: int = 0
+    uncertain: int = 0
     events_sent: int = 0
     events_rejected: int = 0
+    events_reconciled: int = 0
+    unconfirmed_total: int = 0  # ledger rows still 'sending'/'uncertain' after the run (all runs)
     failures: list[str] = field(default_factory=list)
+    doubts: list[str] = field(default_factory=list)
+    _unanswered_in_a_row: int = 0
+    stopped: bool = False  # an outage was detected: the workers send nothing more
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def count(self, name: str, problem: str | None = None) -> None:
+    def count(self, name: str, problem: str | None = None, doubt: str | None = None) -> None:
         with self._lock:
             setattr(self, name, getattr(self, name) + 1)
             if problem:
                 self.failures.append(problem)
+            if doubt:
+                self.doubts.append(doubt)
+            if name in ("created", "updated", "events_sent", "events_rejected", "rejected"):
+                self._unanswered_in_a_row = 0
+
+    def unanswered(self, error: ApiOutcomeUnknown, doubt: str) -> None:
+        """One more call without a reliable answer; too many in a row stop the run."""
+        with self._lock:
+            self.uncertain += 1
+            self.doubts.append(doubt)
+            self._unanswered_in_a_row += 1
+            stop = self._unanswered_in_a_row >= MAX_UNANSWERED_IN_A_ROW
+            self.stopped = self.stopped or stop
+        if stop:
+            raise ApiUnavailable(
+                "Brevo",
+                f"{MAX_UNANSWERED_IN_A_ROW} calls in a row got no reliable answer (last: {error}); stopped so "
+                "nothing more is sent meanwhile",
+            )
 
     def metadata(self) -> dict[str, Any]:
         names = (
@@ -264,9 +251,13 @@ class SyncRun:
             "updated",
             "imported",
             "already_done",
+            "reconciled",
             "rejected",
+            "uncertain",
             "events_sent",
             "events_rejected",
+            "events_reconciled",
+            "unconfirmed_total",
         )
         return {name: getattr(self, name) for name in names}
 
@@ -298,21 +289,52 @@ class BrevoSync:
         concurrency: int = 4,
         bulk_threshold: int = 200,
         events_since: datetime | None = None,
+        resend_unconfirmed_after: timedelta = timedelta(minutes=15),
     ):
         self.engine, self.api, self.rules = engine, api, rules
         self.concurrency, self.bulk_threshold = concurrency, bulk_threshold
         self.events_since = events_since
+        self.resend_unconfirmed_after = resend_unconfirmed_after
         self.run = SyncRun()
         self.list_ids: dict[str, int] = {}
 
     def _ids(self, names: set[str]) -> list[int]:
         return sorted(self.list_ids[name] for name in names)
 
-    def _write(
-        self, conn: Connection, change: Change, status: str, detail: dict[str, Any], error: str | None = None
+    def _leave(self, change: Change) -> list[int]:
+        return sorted(set(change.synced_list_ids) - set(self._ids(change.lists)))
+
+    # -- the ledger ----------------------------------------------------------------------------------------
+    def _ledger(self, subject: str, action: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(LEDGER_GET, {"subject": subject, "action": action}).mappings().first()
+        return dict(row) if row else None
+
+    def _mark(
+        self, subject: str, action: str, email: str, status: str, detail: dict[str, Any] | None = None
     ) -> None:
-        if status == "synced":
-            ledger_add(conn, change.subject, "brevo_contact", change.email, detail)
+        with self.engine.begin() as conn:
+            ledger_set(conn, subject, action, email, status, detail)
+
+    def _unsent(self, subject: str, action: str) -> None:
+        """The call certainly did not reach Brevo (no connection, 429/503 until the retries ran out)."""
+        with self.engine.begin() as conn:
+            conn.execute(LEDGER_DROP_SENDING, {"subject": subject, "action": action})
+
+    # -- contacts ------------------------------------------------------------------------------------------
+    def _write(
+        self,
+        conn: Connection,
+        change: Change,
+        status: str,
+        detail: dict[str, Any] | None,
+        error: str | None = None,
+    ) -> None:
+        """Sync state, ledger and queue of one contact, in the caller's transaction."""
+        if status == "synced" and detail is not None:
+            ledger_set(conn, change.subject, "brevo_contact", change.email, "sent", detail)
+        if status == "rejected":
+            conn.execute(LEDGER_DROP_SENDING, {"subject": change.subject, "action": "brevo_contact"})
         conn.execute(
             SYNC_UPSERT,
             {
@@ -325,46 +347,80 @@ class BrevoSync:
                 "last_error": error,
             },
         )
+        dequeue(conn, "brevo", change.email, change.queue_seq)
 
-    def _record(self, change: Change, status: str, detail: dict[str, Any], error: str | None = None) -> None:
+    def _record(
+        self, change: Change, status: str, detail: dict[str, Any] | None, error: str | None = None
+    ) -> None:
         with self.engine.begin() as conn:
             self._write(conn, change, status, detail, error)
 
     def push_contact(self, change: Change) -> None:
-        with self.engine.connect() as conn:
-            done = conn.execute(LEDGER_HAS, {"subject": change.subject, "action": "brevo_contact"}).first()
-        if done:
-            self._record(change, "synced", {"call": "ledger"})
+        if self.run.stopped:
+            return
+        ledger = self._ledger(change.subject, "brevo_contact")
+        if ledger and ledger["status"] == "sent":
+            self._record(change, "synced", None)
             self.run.count("already_done")
             return
+        if ledger and ledger["status"] in ("sending", "uncertain"):
+            # A previous attempt's answer was lost: look before sending it again.
+            held = self.api.get_contact(change.email)
+            if holds(held, change.attributes, self._ids(change.lists), self._leave(change)):
+                self._record(change, "synced", {"call": "reconciled", "status": "found in Brevo"})
+                self.run.count("reconciled")
+                return
+        self._mark(change.subject, "brevo_contact", change.email, "sending", {"call": "upsert"})
         try:
-            detail = self._send(change, change.attributes)
+            detail = self._send_with_sms_fallback(change)
+        except ApiOutcomeUnknown as error:
+            self._mark(
+                change.subject, "brevo_contact", change.email, "uncertain", {"error": str(error)[:300]}
+            )
+            held = self.api.get_contact(change.email)
+            if holds(held, change.attributes, self._ids(change.lists), self._leave(change)):
+                self._record(change, "synced", {"call": "reconciled", "status": "found in Brevo"})
+                self.run.count("reconciled")
+                return
+            # Not there (yet): the next run looks again before sending it again.
+            self.run.unanswered(error, f"{mask_email(change.email)}: {error}")
+            return
+        except ApiUnavailable:
+            self._unsent(change.subject, "brevo_contact")
+            raise
+        if detail is None:
+            return
+        self._record(change, "synced", detail)
+        self.run.count("created" if detail.get("status") == 201 else "updated")
+
+    def _send_with_sms_fallback(self, change: Change) -> dict[str, Any] | None:
+        """The contact's create/update call; None when Brevo refused it (recorded)."""
+        try:
+            return self._send(change, change.attributes)
         except ApiBadRequest as error:
             if "SMS" not in change.attributes or "SMS" not in str(error):
                 self._reject(change, error)
-                return
+                return None
             # Brevo keeps SMS unique: a phone shared with another contact (family, typo) must not cost the
             # whole contact — send it without SMS.
             try:
                 detail = self._send(change, {k: v for k, v in change.attributes.items() if k != "SMS"})
             except ApiBadRequest as second:
                 self._reject(change, second)
-                return
+                return None
             detail["sms_dropped"] = str(error)[:200]
-        self._record(change, "synced", detail)
-        self.run.count("created" if detail.get("status") == 201 else "updated")
+            return detail
 
     def _send(self, change: Change, attributes: dict[str, Any]) -> dict[str, Any]:
         """One create/update call: PUT for a contact Brevo has (the only call that can leave lists), else
         POST with updateEnabled. Returns what the ledger keeps about it."""
         wanted = self._ids(change.lists)
-        leave = sorted(set(change.synced_list_ids) - set(wanted))
-        if change.known and self.api.update_contact(change.email, attributes, wanted, leave):
+        if change.known and self.api.update_contact(change.email, attributes, wanted, self._leave(change)):
             return {"call": "PUT"}
         return {"call": "POST", "status": self.api.upsert_contact(change.email, attributes, wanted)}
 
     def _reject(self, change: Change, error: ApiBadRequest) -> None:
-        self._record(change, "rejected", {}, str(error)[:500])
+        self._record(change, "rejected", None, str(error)[:500])
         self.run.count("rejected", f"{mask_email(change.email)}: {error}")
         log.warning("Brevo rejected %s: %s", mask_email(change.email), error)
 
@@ -378,15 +434,46 @@ class BrevoSync:
                 run_all(self.push_contact, group, self.concurrency)
                 continue
             for start in range(0, len(group), IMPORT_CHUNK):
-                chunk = group[start : start + IMPORT_CHUNK]
-                rows = [{"email": c.email, "attributes": c.attributes} for c in chunk]
-                process_id = self.api.import_contacts(rows, list(list_ids))
-                with self.engine.begin() as conn:
-                    for change in chunk:
-                        self._write(conn, change, "synced", {"call": "import", "processId": process_id})
-                self.run.imported += len(chunk)
+                self._import_chunk(group[start : start + IMPORT_CHUNK], list(list_ids))
+
+    def _import_chunk(self, chunk: list[Change], list_ids: list[int]) -> None:
+        if self.run.stopped:
+            return
+
+        def mark(status: str, detail: dict[str, Any] | None = None) -> None:
+            with self.engine.begin() as conn:
+                for change in chunk:
+                    ledger_set(conn, change.subject, "brevo_contact", change.email, status, detail)
+
+        mark("sending", {"call": "import"})
+        rows = [{"email": c.email, "attributes": c.attributes} for c in chunk]
+        try:
+            process_id = self.api.import_contacts(rows, list_ids)
+        except ApiOutcomeUnknown as error:
+            # Each of them is compared with Brevo's copy on the next run before anything is sent again.
+            mark("uncertain", {"error": str(error)[:300]})
+            self.run.unanswered(error, f"import of {len(chunk)} contacts: {error}")
+            return
+        except ApiUnavailable:
+            with self.engine.begin() as conn:
+                for change in chunk:
+                    conn.execute(LEDGER_DROP_SENDING, {"subject": change.subject, "action": "brevo_contact"})
+            raise
+        with self.engine.begin() as conn:
+            for change in chunk:
+                self._write(conn, change, "synced", {"call": "import", "processId": process_id})
+        self.run.imported += len(chunk)
+
+    # -- events --------------------------------------------------------------------------------------------
+    @staticmethod
+    def event_name(event: dict[str, Any]) -> str:
+        return "hotmart_" + re.sub(r"[^A-Za-z0-9_-]", "_", str(event["event"])).lower()
 
     def push_event(self, event: dict[str, Any]) -> None:
+        """Send one custom event: 'sending' in the ledger first, 'sent' with the queue row dropped after."""
+        if self.run.stopped:
+            return
+        subject = f"event:{event['event_id']}"
         properties = {
             key: (float(value) if isinstance(value, Decimal) else value)
             for key in (
@@ -400,22 +487,91 @@ class BrevoSync:
             )
             if (value := event.get(key)) is not None
         }
+        properties["hotmart_event_id"] = event["event_id"]  # how a lost answer is found again in Brevo
         occurred = event.get("occurred_at")
         detail: dict[str, Any] = {"event": event["event"]}
+        self._mark(subject, "brevo_event", event["email"], "sending", detail)
         try:
             self.api.send_event(
-                "hotmart_" + re.sub(r"[^A-Za-z0-9_-]", "_", str(event["event"])).lower(),
-                event["email"],
-                occurred.isoformat() if occurred else None,
-                properties,
+                self.event_name(event), event["email"], occurred.isoformat() if occurred else None, properties
             )
-            self.run.count("events_sent")
         except ApiBadRequest as error:
-            detail.update(status="rejected", error=str(error)[:500])
+            self._settle_event(event, "rejected", {"status": "rejected", "error": str(error)[:500]})
             self.run.count("events_rejected", f"event {event['event_id']}: {error}")
-        with self.engine.begin() as conn:
-            ledger_add(conn, f"event:{event['event_id']}", "brevo_event", event["email"], detail)
+            return
+        except ApiOutcomeUnknown as error:
+            self._mark(subject, "brevo_event", event["email"], "uncertain", {"error": str(error)[:300]})
+            self.run.unanswered(error, f"event {event['event_id']}: {error}")
+            return
+        except ApiUnavailable:
+            self._unsent(subject, "brevo_event")
+            raise
+        self._settle_event(event, "sent", {})
+        self.run.count("events_sent")
 
+    def _settle_event(self, event: dict[str, Any], status: str, detail: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            ledger_set(conn, f"event:{event['event_id']}", "brevo_event", event["email"], status, detail)
+            conn.execute(DROP_EVENTS, {"ids": [event["event_id"]]})
+
+    def reconcile_event(self, event: dict[str, Any]) -> None:
+        """An event whose answer was lost: found in Brevo -> sent; Brevo answers without it, long enough
+        after the attempt for Brevo to have stored it -> sent again; Brevo cannot tell -> stays flagged."""
+        doubt = f"event {event['event_id']}: sent, answer lost"
+        if (event["attempts"] or 0) >= MAX_EVENT_ATTEMPTS:
+            self.run.count("uncertain", doubt=f"{doubt}, {event['attempts']} attempts: check it in Brevo")
+            return
+        contact = self.api.get_contact(event["email"])
+        when = event.get("occurred_at") or event["ledger_at"]
+        try:
+            found = contact is not None and self.api.find_event(
+                int(contact["id"]),
+                self.event_name(event),
+                (when - timedelta(days=1)).date().isoformat(),
+                (max(when, event["ledger_at"]) + timedelta(days=1)).date().isoformat(),
+                "hotmart_event_id",
+                event["event_id"],
+            )
+        except ApiUnavailable:
+            raise
+        except (ApiError, TypeError, ValueError) as error:
+            self.run.count("uncertain", doubt=f"{doubt}; Brevo cannot tell whether it has it ({error})")
+            return
+        if found:
+            self._settle_event(event, "sent", {"call": "reconciled", "status": "found in Brevo"})
+            self.run.count("events_reconciled")
+        elif datetime.now(UTC) - event["ledger_at"] >= self.resend_unconfirmed_after:
+            self.push_event(event)
+        else:
+            self.run.count("uncertain", doubt=f"{doubt}; not in Brevo yet, looked again next run")
+
+    def pending_events(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Queued events to send, and those whose answer was lost; settled and unsendable ones leave the
+        queue, those of contacts not in Brevo yet (or erased) wait."""
+        with self.engine.connect() as conn:
+            ids = list(conn.execute(QUEUED_EVENTS).scalars())
+            if not ids:
+                return [], []
+            rows = [dict(row) for row in conn.execute(PENDING_EVENTS, {"ids": ids}).mappings()]
+        drop, send, doubtful = [], [], []
+        for row in rows:
+            too_old = self.events_since and (
+                row["occurred_at"] is None or row["occurred_at"] < self.events_since
+            )
+            if row["email"] is None or row["ledger_status"] in ("sent", "rejected") or too_old:
+                drop.append(row["event_id"])
+            elif row["erased"] or row["contact_status"] != "synced":
+                continue
+            elif row["ledger_status"] in ("sending", "uncertain"):
+                doubtful.append(row)
+            else:
+                send.append(row)
+        if drop:
+            with self.engine.begin() as conn:
+                conn.execute(DROP_EVENTS, {"ids": drop})
+        return send, doubtful
+
+    # -- the run -------------------------------------------------------------------------------------------
     def sync(self) -> SyncRun:
         with exclusive(self.engine, "brevo_contacts"):
             self._sync()
@@ -426,12 +582,18 @@ class BrevoSync:
         self.run.pending = len(changes)
         if changes:
             self.list_ids = ensure_setup(self.api, list_names(self.rules))
-            new = [c for c in changes if not c.known]
+            with self.engine.connect() as conn:
+                doubtful = set(conn.execute(OPEN_CONTACT_CALLS).scalars())
+            # A contact whose last call's answer was lost goes one by one: looked up in Brevo first.
+            new = [c for c in changes if not c.known and c.subject not in doubtful]
             if len(new) >= self.bulk_threshold:
                 self.import_new(new)
-                changes = [c for c in changes if c.known]
+                imported = {id(c) for c in new}
+                changes = [c for c in changes if id(c) not in imported]
             run_all(self.push_contact, changes, self.concurrency)
-        with self.engine.connect() as conn:
-            found = conn.execute(PENDING_EVENTS, {"since": self.events_since})
-            events = [dict(row) for row in found.mappings()]
+        events, doubtful = self.pending_events()
+        for event in doubtful[:RECONCILE_PER_RUN]:
+            self.reconcile_event(event)
         run_all(self.push_event, events, self.concurrency)
+        with self.engine.connect() as conn:
+            self.run.unconfirmed_total = int(conn.execute(OPEN_CALLS).scalar_one())

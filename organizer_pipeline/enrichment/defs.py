@@ -19,8 +19,10 @@ defs = dg.Definitions(
     assets=[contact_profiles, brevo_contacts],
     sensors=[enrichment_automation_sensor],
     resources={
-        # Secrets are read when a run starts: a missing one fails that run, naming the variable.
-        "openrouter": OpenRouterClient(api_key=dg.EnvVar("OPENROUTER_API_KEY")),
-        "brevo": BrevoClient(api_key=dg.EnvVar("BREVO_API_KEY")),
+        # Keys are read from the environment when a step starts, not through dg.EnvVar (a missing EnvVar
+        # stops Dagster before the run exists, so nothing says why): a missing key fails that run, in the
+        # UI, naming the variable.
+        "openrouter": OpenRouterClient(),
+        "brevo": BrevoClient(),
     },
 )

@@ -6,13 +6,13 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from organizer_pipeline import settings
 from organizer_pipeline.enrichment import store
-from organizer_pipeline.errors import ConfigError, OrganizerError
+from organizer_pipeline.errors import OrganizerError
 from organizer_pipeline.resources.openrouter import EmbeddingResult, OpenRouterApi, OpenRouterClient
 
 # The width of ai.contact_profiles.embedding (migration 0004). Models that default to another size are asked
-# for this one through the `dimensions` request field; a model that cannot comply fails with a clear error.
+# for this one through the `dimensions` request field; a model that cannot comply fails with a clear error
+# (enrich.check_embedding_model, before any chat call).
 EMBEDDING_DIMENSIONS = 1536
 MAX_RESULTS = 50
 
@@ -36,7 +36,8 @@ def embedding_call(result: EmbeddingResult, purpose: str, **subject: Any) -> sto
 
 
 def search(engine: Engine, api: OpenRouterApi, text: str, limit: int = 10) -> list[dict[str, Any]]:
-    """Contacts whose profile is nearest to `text`, nearest first, with the cosine distance (0 = same)."""
+    """Contacts whose profile is nearest to `text`, nearest first, with the cosine distance (0 = same),
+    among the profiles embedded with the configured model."""
     text = text.strip()
     if not text:
         raise OrganizerError('give a text to search for, e.g. `organizer profiles search "reembolso curso"`')
@@ -45,12 +46,10 @@ def search(engine: Engine, api: OpenRouterApi, text: str, limit: int = 10) -> li
     result = embed(api, [text[:2000]])
     with engine.begin() as conn:
         store.record_calls(conn, [embedding_call(result, "search")])
-    return store.nearest_profiles(engine, result.vectors[0], limit)
+    # Only profiles embedded by the same model: another model's vectors live in another space.
+    return store.nearest_profiles(engine, result.vectors[0], api.embedding_model, limit)
 
 
 def openrouter_from_env() -> OpenRouterApi:
     """For the CLI and the web API, which run outside Dagster: the same settings as the resource."""
-    key = settings.env("OPENROUTER_API_KEY")
-    if not key:
-        raise ConfigError("OPENROUTER_API_KEY is not set: semantic search embeds the query with OpenRouter")
-    return OpenRouterClient(api_key=key).get_api()
+    return OpenRouterClient().get_api()

@@ -86,10 +86,11 @@ UPSERT_SALE = sa.text(
 UPSERT_CONTACT = sa.text(
     """
     INSERT INTO hotmart.contacts (email, name, first_name, last_name, phone, document, city, state, country,
-        status, last_event, first_event_at, last_event_at, lifetime_value, products, last_product,
-        subscription, club, cart, facts_hash, updated_at)
+        status, last_event, first_event_at, last_event_at, lifetime_value, lifetime_value_by_currency, products,
+        last_product, subscription, club, cart, facts_hash, updated_at)
     VALUES (:email, :name, :first_name, :last_name, :phone, :document, :city, :state, :country,
-        :status, :last_event, :first_event_at, :last_event_at, :lifetime_value, CAST(:products AS jsonb),
+        :status, :last_event, :first_event_at, :last_event_at, :lifetime_value,
+        CAST(:lifetime_value_by_currency AS jsonb), CAST(:products AS jsonb),
         :last_product, CAST(:subscription AS jsonb), CAST(:club AS jsonb), CAST(:cart AS jsonb),
         :facts_hash, now())
     ON CONFLICT (email) DO UPDATE SET
@@ -97,7 +98,8 @@ UPSERT_CONTACT = sa.text(
         phone = EXCLUDED.phone, document = EXCLUDED.document, city = EXCLUDED.city, state = EXCLUDED.state,
         country = EXCLUDED.country, status = EXCLUDED.status, last_event = EXCLUDED.last_event,
         first_event_at = EXCLUDED.first_event_at, last_event_at = EXCLUDED.last_event_at,
-        lifetime_value = EXCLUDED.lifetime_value, products = EXCLUDED.products,
+        lifetime_value = EXCLUDED.lifetime_value, lifetime_value_by_currency = EXCLUDED.lifetime_value_by_currency,
+        products = EXCLUDED.products,
         last_product = EXCLUDED.last_product, subscription = EXCLUDED.subscription, club = EXCLUDED.club,
         cart = EXCLUDED.cart, facts_hash = EXCLUDED.facts_hash,
         updated_at = CASE WHEN hotmart.contacts.facts_hash IS DISTINCT FROM EXCLUDED.facts_hash
@@ -249,7 +251,7 @@ def _rebuild_contacts(conn: Connection, emails: set[str]) -> int:
     sales: dict[str, list[dict[str, Any]]] = defaultdict(list)
     rows = conn.execute(
         sa.text(
-            "SELECT buyer_email, status, product_id, product_name, price, last_event_at "
+            "SELECT buyer_email, status, product_id, product_name, price, currency, last_event_at "
             "FROM hotmart.sales WHERE buyer_email = ANY(:emails)"
         ),
         {"emails": sorted(emails)},
@@ -266,7 +268,10 @@ def _rebuild_contacts(conn: Connection, emails: set[str]) -> int:
             [
                 {
                     **c,
-                    **{k: _json(c[k]) for k in ("products", "subscription", "club", "cart")},
+                    **{
+                        k: _json(c[k])
+                        for k in ("products", "subscription", "club", "cart", "lifetime_value_by_currency")
+                    },
                 }
                 for c in contacts
             ],

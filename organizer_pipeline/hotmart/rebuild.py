@@ -137,6 +137,21 @@ def _cart(events: Sequence[HotmartEvent], sales: Sequence[dict[str, Any]]) -> di
     }
 
 
+# `lifetime_value` is in this currency; the others are only in `lifetime_value_by_currency` (never summed).
+HOME_CURRENCY = "BRL"
+NO_CURRENCY = "XXX"  # ISO 4217 "no currency": a sale that did not say (kept apart, never counted as BRL)
+
+
+def lifetime_value_by_currency(sales: Sequence[dict[str, Any]]) -> dict[str, Decimal]:
+    """Money kept (paid sales), per currency."""
+    totals: dict[str, Decimal] = {}
+    for sale in sales:
+        if sale["status"] in state.PAID:
+            currency = sale.get("currency") or NO_CURRENCY
+            totals[currency] = totals.get(currency, Decimal(0)) + (sale["price"] or Decimal(0))
+    return dict(sorted(totals.items()))
+
+
 def contact_status(sales: Sequence[dict[str, Any]]) -> str:
     """CUSTOMER: at least one sale paid and kept; REFUNDED: bought, but every paid sale was undone; LEAD:
     never paid (cart abandoned, boleto/PIX not paid, card refused, club/subscription events only)."""
@@ -155,6 +170,7 @@ def facts_hash(contact: dict[str, Any]) -> str:
         "last_event",
         "last_product",
         "lifetime_value",
+        "lifetime_value_by_currency",
         "products",
         "subscription",
         "club",
@@ -170,6 +186,7 @@ def build_contact(
     """The hotmart.contacts row of one e-mail, from its events and its (already rebuilt) sales."""
     ordered = chronological(events)
     moments = [e.occurred_at for e in ordered if e.occurred_at]
+    ltv = lifetime_value_by_currency(sales)
     contact = {
         "email": email,
         **{name: latest(ordered, name) for name in PERSON_FIELDS},
@@ -177,9 +194,8 @@ def build_contact(
         "last_event": ordered[-1].event if ordered else None,
         "first_event_at": min(moments, default=None),
         "last_event_at": max(moments, default=None),
-        "lifetime_value": sum(
-            (s["price"] or Decimal(0) for s in sales if s["status"] in state.PAID), Decimal(0)
-        ),
+        "lifetime_value": ltv.get(HOME_CURRENCY, Decimal(0)),
+        "lifetime_value_by_currency": {currency: float(total) for currency, total in ltv.items()},
         "products": _products(sales),
         "last_product": latest(ordered, "product_name"),
         "subscription": _subscription(ordered),

@@ -12,12 +12,14 @@ import dagster as dg
 import requests
 
 from organizer_pipeline import settings
-from organizer_pipeline.privacy import email_key
+from organizer_pipeline.privacy import email_key, redact
+from organizer_pipeline.resources import keys
 from organizer_pipeline.resources.http import ApiBadRequest, ApiClient, ApiError, RateLimiter, RetryPolicy
 
 # Brevo's general-plan limit on /v3/contacts/* and /v3/events (requests per second).
 BREVO_REQUESTS_PER_SECOND = 10.0
 LIST_PAGE_SIZE = 50
+EVENT_PAGE_SIZE = 100
 T = TypeVar("T")
 
 
@@ -63,6 +65,15 @@ class BrevoApi(ApiClient):
     def auth_hint(self) -> str:
         return "check BREVO_API_KEY"
 
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Brevo paths and answers carry e-mails (`contacts/ana%40gmail.com`, "Contact ana@… does not exist"):
+        an error that leaves this client, and so may reach Dagster's event log, has them masked."""
+        try:
+            return super().request(method, path, **kwargs)
+        except ApiError as error:
+            error.args = (redact(str(error)),)
+            raise
+
     def _read(self, method: str, path: str, parse: Callable[[Any], T], **kwargs: Any) -> T:
         """Call and parse the JSON answer; an answer of the wrong shape is one clear error, not a KeyError."""
         response = self.request(method, path, **kwargs)
@@ -70,7 +81,7 @@ class BrevoApi(ApiClient):
             return parse(response.json())
         except (ValueError, KeyError, TypeError, AttributeError):
             raise ApiError(
-                self.api_name, f"unexpected answer to {method} {path}: {response.text[:200]!r}"
+                self.api_name, redact(f"unexpected answer to {method} {path}: {response.text[:200]!r}")
             ) from None
 
     # -- attributes and lists (set up once) -------------------------------------------------------------
@@ -81,8 +92,12 @@ class BrevoApi(ApiClient):
             lambda body: {str(item["name"]).upper() for item in body.get("attributes") or []},
         )
 
+    # Set-up writes are not repeated after a lost answer (a second list of the same name would be a
+    # duplicate): the run fails, and its re-execution finds what was created by name.
     def create_attribute(self, name: str, kind: str) -> None:
-        self.request("POST", f"contacts/attributes/normal/{quote(name)}", json={"type": kind})
+        self.request(
+            "POST", f"contacts/attributes/normal/{quote(name)}", json={"type": kind}, idempotent=False
+        )
 
     def lists(self) -> dict[str, int]:
         """Every contact list, name -> id (paged)."""
@@ -113,17 +128,39 @@ class BrevoApi(ApiClient):
         )
         if name in folders:
             return folders[name]
-        return self._read("POST", "contacts/folders", lambda body: int(body["id"]), json={"name": name})
+        return self._read(
+            "POST", "contacts/folders", lambda body: int(body["id"]), json={"name": name}, idempotent=False
+        )
 
     def create_list(self, name: str, folder_id: int) -> int:
         payload = {"name": name, "folderId": folder_id}
-        return self._read("POST", "contacts/lists", lambda body: int(body["id"]), json=payload)
+        return self._read(
+            "POST", "contacts/lists", lambda body: int(body["id"]), json=payload, idempotent=False
+        )
 
     # -- contacts ------------------------------------------------------------------------------------------
     def upsert_contact(self, email: str, attributes: dict[str, Any], list_ids: list[int]) -> int:
-        """Create, or update when it exists (`updateEnabled`). Returns the HTTP status (201 created, 204 updated)."""
+        """Create, or update when it exists (`updateEnabled`). Returns the HTTP status (201 created, 204 updated).
+        A lost answer raises `ApiOutcomeUnknown`: the caller checks with `get_contact` before sending again."""
         payload = {"email": email, "attributes": attributes, "listIds": list_ids, "updateEnabled": True}
-        return self.request("POST", "contacts", json=payload).status_code
+        return self.request("POST", "contacts", json=payload, idempotent=False).status_code
+
+    def get_contact(self, email: str) -> dict[str, Any] | None:
+        """What Brevo holds for a contact (`id`, `attributes`, `listIds`), or None when it has no such contact."""
+        try:
+            return self._read(
+                "GET",
+                f"contacts/{quote(email, safe='')}",
+                lambda body: {
+                    "id": body.get("id"),
+                    "attributes": dict(body.get("attributes") or {}),
+                    "listIds": [int(i) for i in body.get("listIds") or []],
+                },
+            )
+        except ApiBadRequest as error:
+            if error.status == 404:
+                return None
+            raise
 
     def update_contact(
         self, email: str, attributes: dict[str, Any], list_ids: list[int], unlink_list_ids: list[int]
@@ -149,7 +186,11 @@ class BrevoApi(ApiClient):
             "disableNotification": True,
         }
         return self._read(
-            "POST", "contacts/import", lambda body: int(body.get("processId") or 0), json=payload
+            "POST",
+            "contacts/import",
+            lambda body: int(body.get("processId") or 0),
+            json=payload,
+            idempotent=False,
         )
 
     def delete_contact(self, email: str) -> bool:
@@ -171,14 +212,34 @@ class BrevoApi(ApiClient):
         }
         if occurred_at:
             payload["event_date"] = occurred_at
-        self.request("POST", "events", json=payload)
+        # Brevo has no idempotency key: a lost answer raises ApiOutcomeUnknown instead of a second event
+        # (which would fire the automations twice); the caller reconciles with `find_event`.
+        self.request("POST", "events", json=payload, idempotent=False)
+
+    def find_event(self, contact_id: int, name: str, start: str, end: str, prop: str, value: str) -> bool:
+        """Whether Brevo holds the custom event `name` of this contact, between the dates (YYYY-MM-DD), whose
+        `event_properties[prop]` is `value`. `GET /v3/events` (custom events only)."""
+        params: dict[str, Any] = {
+            "contact_id": contact_id,
+            "event_name": name,
+            "startDate": start,
+            "endDate": end,
+            "limit": EVENT_PAGE_SIZE,
+        }
+        events = self._read(
+            "GET",
+            "events",
+            lambda body: [e for e in body.get("events") or [] if isinstance(e, dict)],
+            params=params,
+        )
+        return any(str((e.get("event_properties") or {}).get(prop)) == value for e in events)
 
 
 class BrevoClient(dg.ConfigurableResource):
-    """Brevo from env vars: `api_key` is required (dg.EnvVar("BREVO_API_KEY")); `base_url` defaults to
-    BREVO_BASE_URL, read when a run starts."""
+    """Brevo from env vars: BREVO_API_KEY and BREVO_BASE_URL unless set here, read when a run's step starts
+    (a missing key fails the run itself, visibly, naming the variable: resources/keys.py)."""
 
-    api_key: str
+    api_key: Optional[str] = None  # noqa: UP045 - Dagster config fields need Optional on 3.11
     base_url: Optional[str] = None  # noqa: UP045 - Dagster config fields need Optional on 3.11
     requests_per_second: float = BREVO_REQUESTS_PER_SECOND
     timeout_seconds: float = 30.0
@@ -189,7 +250,7 @@ class BrevoClient(dg.ConfigurableResource):
     def get_api(self) -> BrevoApi:
         return BrevoApi(
             self.base_url or settings.env("BREVO_BASE_URL") or "",
-            self.api_key,
+            keys.api_key(self.api_key, "BREVO_API_KEY", "the Brevo sync calls Brevo with it"),
             self.requests_per_second,
             timeout=self.timeout_seconds,
             retry=RetryPolicy(self.retry_attempts, self.retry_base_delay, self.retry_max_delay),

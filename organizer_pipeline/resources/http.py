@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from organizer_pipeline.errors import OrganizerError
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+# Answers that say the server did not act on the request, so even a non-idempotent one may be sent again.
+NOT_APPLIED_STATUS = frozenset({408, 425, 429, 503})
 
 
 class ApiError(OrganizerError):
@@ -40,6 +43,19 @@ class ApiUnavailable(ApiError):
 
 class RateLimitDeadline(OrganizerError):
     """The next call could not start before the caller's deadline (a sensor tick must end in time)."""
+
+
+class ApiOutcomeUnknown(ApiUnavailable):
+    """A non-idempotent request got no reliable answer (timeout after sending, dropped connection, gateway
+    error): the server may have applied it, so it was not sent again. The caller reconciles or flags it."""
+
+
+def never_sent(error: requests.RequestException) -> bool:
+    """True when the request cannot have reached the server (no connection was made)."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
 
 
 class RateLimiter:
@@ -183,11 +199,18 @@ class ApiClient:
         """Seconds the server asked us to wait before the next attempt (standard: `Retry-After`)."""
         return parse_retry_after(response.headers.get("Retry-After"))
 
+    def not_applied(self, response: requests.Response) -> bool:
+        """Whether a retryable answer proves the request was not acted on (safe to send a POST again)."""
+        return response.status_code in NOT_APPLIED_STATUS
+
     # -- the call --------------------------------------------------------------------------------------
-    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def request(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> requests.Response:
+        """`idempotent=False` (a POST that creates, bills or triggers something): an attempt whose effect is
+        unknown is not repeated; `ApiOutcomeUnknown` is raised instead."""
         url = path if path.startswith("http") else f"{self.base_url}/{path.lstrip('/')}"
         kwargs.setdefault("timeout", self.timeout)
         last_problem = "no attempt made"
+        unknown = False
         for attempt in range(self.retry.attempts):
             retry_after: float | None = None
             reason: str | None = None
@@ -200,9 +223,11 @@ class ApiClient:
                     response = self.session.request(method, url, **kwargs)
                 except (requests.Timeout, requests.ConnectionError) as error:
                     reason = f"{type(error).__name__}"
+                    unknown = not idempotent and not never_sent(error)
                 else:
                     reason = self.classify(response)
                     if reason is not None:
+                        unknown = not idempotent and not self.not_applied(response)
                         retry_after = self.retry_after(response)
                         if retry_after is not None:
                             self.limiter.push_back(retry_after)
@@ -210,6 +235,13 @@ class ApiClient:
                 self._raise_for_final(response)
                 return response
             last_problem = reason
+            if unknown:
+                self.stats.errors.append(last_problem)
+                raise ApiOutcomeUnknown(
+                    self.api_name,
+                    f"{method} {path}: no reliable answer ({last_problem}); it may have been applied, so it "
+                    "was not sent again",
+                )
             if attempt + 1 < self.retry.attempts:
                 delay = self.retry.delay(attempt, retry_after)
                 self.stats.retries += 1

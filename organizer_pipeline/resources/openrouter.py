@@ -12,10 +12,12 @@ import dagster as dg
 import requests
 
 from organizer_pipeline import settings
+from organizer_pipeline.resources import keys
 from organizer_pipeline.resources.http import (
     RETRYABLE_STATUS,
     ApiClient,
     ApiError,
+    ApiOutcomeUnknown,
     ApiUnavailable,
     RateLimiter,
     RetryPolicy,
@@ -29,6 +31,14 @@ MAX_ANSWER_TOKENS = 1000
 
 class OpenRouterError(ApiError):
     """A final error, including one that arrived inside an HTTP 200 body."""
+
+
+class EmbeddingShapeError(OpenRouterError):
+    """The embedding model answered vectors of another width than asked (it ignores `dimensions`)."""
+
+    def __init__(self, api: str, message: str, width: int | None):
+        super().__init__(api, message)
+        self.width = width
 
 
 @dataclass(frozen=True)
@@ -74,17 +84,23 @@ class EmbeddingResult:
 
 @dataclass
 class FailedAttempt:
-    """A model that could not answer; kept so the caller can record every call, not only the last."""
+    """A model that could not answer; kept so the caller can record every call, not only the last.
+    `uncertain`: the answer was lost (timeout after sending), so the generation may still be billed."""
 
     model: str
     error: str
     latency_ms: int
+    uncertain: bool = False
 
 
 @dataclass
 class ChatOutcome:
     result: ChatResult | None = None
     failures: list[FailedAttempt] = field(default_factory=list)
+
+    @property
+    def uncertain(self) -> bool:
+        return any(f.uncertain for f in self.failures)
 
 
 def body_error(body: Any) -> dict[str, Any] | None:
@@ -145,9 +161,15 @@ class OpenRouterApi(ApiClient):
     def auth_hint(self) -> str:
         return "check OPENROUTER_API_KEY"
 
+    def not_applied(self, response: requests.Response) -> bool:
+        """Any answer, even an error, means the generation ended without a completion being delivered:
+        only a lost answer (timeout, dropped connection) leaves a possibly billed generation behind."""
+        return True
+
     def _post(self, path: str, payload: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        """A generation costs money: an attempt whose answer was lost is never repeated here."""
         started = time.monotonic()
-        response = self.request("POST", path, json=payload)
+        response = self.request("POST", path, json=payload, idempotent=False)
         latency_ms = int((time.monotonic() - started) * 1000)
         body = _json_or_none(response)
         if not isinstance(body, dict):
@@ -192,13 +214,18 @@ class OpenRouterApi(ApiClient):
         )
 
     def chat(self, messages: list[dict[str, str]], response_format: dict[str, Any]) -> ChatOutcome:
-        """Try the models in order; a model that stays unavailable (rate limit, 5xx, too slow) hands over
-        to the next. Auth and bad-request errors are final: another model cannot fix them."""
+        """Try the models in order; a model that stays unavailable (rate limit, 5xx) hands over to the next.
+        Auth and bad-request errors are final: another model cannot fix them. A lost answer (timeout) ends
+        the attempt: that generation may be billed, so no other model is asked this time."""
         outcome = ChatOutcome()
         for index, model in enumerate(self.models):
             started = time.monotonic()
             try:
                 outcome.result = self.chat_once(model, messages, response_format, self.models[index + 1 :])
+                return outcome
+            except ApiOutcomeUnknown as error:
+                latency = int((time.monotonic() - started) * 1000)
+                outcome.failures.append(FailedAttempt(model, str(error), latency, uncertain=True))
                 return outcome
             except (ApiUnavailable, OpenRouterError) as error:
                 final = isinstance(error, OpenRouterError) and error.status not in (None, *RETRYABLE_CODES)
@@ -222,9 +249,12 @@ class OpenRouterApi(ApiClient):
         for item in ordered:
             vector = item.get("embedding") if isinstance(item, dict) else None
             if not isinstance(vector, list) or len(vector) != dimensions:
-                raise OpenRouterError(
+                got = f"{len(vector)} numbers" if isinstance(vector, list) else "no vector"
+                raise EmbeddingShapeError(
                     self.api_name,
-                    f"embedding of the wrong shape (want {dimensions} numbers): check the model",
+                    f"embedding of the wrong shape from {self.embedding_model} ({got}, want {dimensions}): "
+                    "check OPENROUTER_EMBEDDING_MODEL",
+                    width=len(vector) if isinstance(vector, list) else None,
                 )
             vectors.append([float(x) for x in vector])
         return EmbeddingResult(
@@ -236,11 +266,11 @@ class OpenRouterApi(ApiClient):
 
 
 class OpenRouterClient(dg.ConfigurableResource):
-    """OpenRouter from env vars: `api_key` is required (dg.EnvVar("OPENROUTER_API_KEY")); the others default
-    to OPENROUTER_BASE_URL / OPENROUTER_MODELS / OPENROUTER_EMBEDDING_MODEL / OPENROUTER_DAILY_BUDGET_USD,
-    read when a run starts."""
+    """OpenRouter from env vars: OPENROUTER_API_KEY / OPENROUTER_BASE_URL / OPENROUTER_MODELS /
+    OPENROUTER_EMBEDDING_MODEL / OPENROUTER_DAILY_BUDGET_USD unless set here, read when a run's step starts.
+    A missing key fails the run itself, visibly (resources/keys.py)."""
 
-    api_key: str
+    api_key: Optional[str] = None  # noqa: UP045 - Dagster config fields need Optional on 3.11
     base_url: Optional[str] = None  # noqa: UP045 - Dagster config fields need Optional on 3.11
     models: Optional[str] = None  # noqa: UP045
     embedding_model: Optional[str] = None  # noqa: UP045
@@ -262,7 +292,9 @@ class OpenRouterClient(dg.ConfigurableResource):
     def get_api(self) -> OpenRouterApi:
         return OpenRouterApi(
             self.base_url or settings.env("OPENROUTER_BASE_URL") or "",
-            self.api_key,
+            keys.api_key(
+                self.api_key, "OPENROUTER_API_KEY", "AI profiles and semantic search call OpenRouter with it"
+            ),
             self.model_list(),
             self.embedding_model or settings.env("OPENROUTER_EMBEDDING_MODEL") or "",
             timeout=self.timeout_seconds,

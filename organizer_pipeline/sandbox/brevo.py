@@ -3,8 +3,11 @@
 `[A-Za-z0-9_-]`, and the 10 requests/s limit with `x-sib-ratelimit-*` headers.
 
 Knobs: `latency` (s per call), `api_key` (None: any non-empty key), `rate_limit` (requests/s, 0 = off),
-`faults` (queue of HTTP statuses returned by successive write calls), `fail_writes_after` (every write
-after that many answers 500 — a provider outage halfway through a run). `app.state.sim` exposes the state."""
+`faults` (queue consumed by successive write calls: an HTTP status to answer, or "timeout_applied" — the
+write is applied, then its answer held for `stall_seconds` — or "timeout_lost" — held, never applied),
+`fail_writes_after` (every write after that many answers 500 — a provider outage halfway through a run),
+`list_events` (False: `GET /v3/events` answers 404, as for an account or plan without it).
+`app.state.sim` exposes the state."""
 
 from __future__ import annotations
 
@@ -30,14 +33,17 @@ class BrevoState:
     latency: float = 0.0
     api_key: str | None = None
     rate_limit: float = 10.0
-    faults: list[int] = field(default_factory=list)
+    faults: list[int | str] = field(default_factory=list)
     fail_writes_after: int | None = None
+    stall_seconds: float = 2.0
+    list_events: bool = True
     calls: list[dict[str, Any]] = field(default_factory=list)
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     attributes: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ATTRIBUTES))
     lists: dict[int, dict[str, Any]] = field(default_factory=dict)
     folders: dict[int, str] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
+    event_contact_ids: list[int | None] = field(default_factory=list)  # parallel to `events`
     imports: list[dict[str, Any]] = field(default_factory=list)
     rejected_for_rate: int = 0
     writes: int = 0
@@ -71,7 +77,7 @@ class BrevoState:
             "x-sib-ratelimit-reset": f"{max(reset, 0.0):.3f}",
         }
 
-    def write_fault(self) -> int | None:
+    def write_fault(self) -> int | str | None:
         with self._lock:
             if self.faults:
                 return self.faults.pop(0)
@@ -194,8 +200,34 @@ def create_app(**knobs: Any) -> Starlette:
         identifiers = body.get("identifiers")
         if not isinstance(identifiers, dict) or not identifiers:
             return _error(400, "missing_parameter", "identifiers is required")
+        contact = sim.contacts.get(str(identifiers.get("email_id") or "").lower())
         sim.events.append(body)
+        sim.event_contact_ids.append(contact["id"] if contact else identifiers.get("contact_id"))
         return Response(status_code=204)
+
+    def list_events(request: Request) -> Response:
+        """`GET /v3/events`: custom events, newest first, filtered by contact, name and event date."""
+        if not sim.list_events:
+            return _error(404, "not_found", "GET /v3/events is not available")
+        query = request.query_params
+        ids = {int(i) for i in query.getlist("contact_id")}
+        names = set(query.getlist("event_name"))
+        start, end = query.get("startDate", "0000"), query.get("endDate", "9999")
+        found = [
+            {
+                "contact_id": contact_id,
+                "event_name": body["event_name"],
+                "event_date": body.get("event_date"),
+                "event_properties": body.get("event_properties") or {},
+            }
+            for body, contact_id in zip(sim.events, sim.event_contact_ids, strict=True)
+            if (not ids or contact_id in ids)
+            and (not names or body["event_name"] in names)
+            and start[:10] <= str(body.get("event_date") or "")[:10] <= end[:10]
+        ]
+        found.reverse()
+        limit = int(query.get("limit", 100))
+        return JSONResponse({"events": found[:limit], "count": len(found)})
 
     async def handle(request: Request) -> Response:
         key = request.headers.get("api-key")
@@ -216,8 +248,15 @@ def create_app(**knobs: Any) -> Starlette:
         if not allowed:
             response: Response = _error(429, "too_many_requests", "Rate limit exceeded", headers)
         elif request.method != "GET" and (fault := sim.write_fault()):
-            kind = "internal_error" if fault >= 500 else "bad_request"
-            response = _error(fault, kind, "simulated fault", headers)
+            if fault == "timeout_applied":
+                response = await route(request.method, path, body, request)
+                await asyncio.sleep(sim.stall_seconds)
+            elif fault == "timeout_lost":
+                await asyncio.sleep(sim.stall_seconds)
+                response = _error(504, "internal_error", "gateway timeout", headers)
+            else:
+                kind = "internal_error" if int(fault) >= 500 else "bad_request"
+                response = _error(int(fault), kind, "simulated fault", headers)
         else:
             response = await route(request.method, path, body, request)
             response.headers.update(headers)
@@ -232,6 +271,8 @@ def create_app(**knobs: Any) -> Starlette:
             return await import_contacts(body)
         if (method, path) == ("POST", "events"):
             return await create_event(body)
+        if (method, path) == ("GET", "events"):
+            return list_events(request)
         if (method, path) == ("GET", "contacts/attributes"):
             return JSONResponse(
                 {

@@ -4,8 +4,11 @@ cost, the served `model`, and faults on demand.
 
 Knobs: `latency` (s per call), `api_key` (None: any bearer accepted), `chat_faults` / `embedding_faults`
 (queues consumed by successive calls: "429", "500", "502", "503", "error_in_200", "invalid_json",
-"schema_violation", "402"), `down_models` (502 for those, with OpenRouter's own fallback through `models`),
-`slow_models` ({model: seconds}), `cost_per_call` (USD), `embedding_dimensions` (width forced whatever is asked). `app.state.sim` exposes what was called."""
+"schema_violation", "402", and "timeout": the answer is produced — and billed — but only sent after
+`stall_seconds`, so a client with a shorter timeout loses it), `down_models` (502 for those, with OpenRouter's
+own fallback through `models`), `slow_models` ({model: seconds}), `cost_per_call` (USD),
+`embedding_dimensions` (width forced whatever is asked). `app.state.sim` exposes what was called and
+`billed` (generations and embeddings produced, whether or not the client got the answer)."""
 
 from __future__ import annotations
 
@@ -106,6 +109,8 @@ class OpenRouterState:
     slow_models: dict[str, float] = field(default_factory=dict)
     cost_per_call: float = 0.0004
     embedding_dimensions: int | None = None  # a model that ignores the `dimensions` field
+    stall_seconds: float = 2.0
+    billed: dict[str, int] = field(default_factory=lambda: {"chat/completions": 0, "embeddings": 0})
     calls: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     counter: int = 0
@@ -126,7 +131,7 @@ def _error(
 
 
 def _fault_response(fault: str | None) -> Response | None:
-    if fault is None or fault in ("invalid_json", "schema_violation"):
+    if fault is None or fault in ("invalid_json", "schema_violation", "timeout"):
         return None
     if fault == "error_in_200":
         return _error(502, "Upstream provider returned an invalid response", status=200)
@@ -165,6 +170,13 @@ def create_app(**knobs: Any) -> Starlette:
             await asyncio.sleep(latency)
         return body
 
+    async def billed(fault: str | None, path: str) -> None:
+        """The work is done and paid for; a "timeout" fault then holds the answer past the client's patience."""
+        with sim.lock:
+            sim.billed[path] += 1
+        if fault == "timeout":
+            await asyncio.sleep(sim.stall_seconds)
+
     async def chat(request: Request) -> Response:
         body = await received(request, "chat/completions", sim.latency)
         if isinstance(body, Response):
@@ -189,6 +201,7 @@ def create_app(**knobs: Any) -> Starlette:
         if fault == "invalid_json":
             content = content[: len(content) // 2]
         generation = f"gen-{sim.counter:08d}"
+        await billed(fault, "chat/completions")
         return JSONResponse(
             {
                 "id": generation,
@@ -211,13 +224,15 @@ def create_app(**knobs: Any) -> Starlette:
         body = await received(request, "embeddings", sim.latency / 4)
         if isinstance(body, Response):
             return body
-        if (response := _fault_response(sim.next_fault(sim.embedding_faults))) is not None:
+        fault = sim.next_fault(sim.embedding_faults)
+        if (response := _fault_response(fault)) is not None:
             return response
         texts = body.get("input")
         texts = [texts] if isinstance(texts, str) else texts
         if not body.get("model") or not isinstance(texts, list):
             return _error(400, "model and input are required")
         dimensions = sim.embedding_dimensions or int(body.get("dimensions") or 1536)
+        await billed(fault, "embeddings")
         return JSONResponse(
             {
                 "id": f"embd-{sim.counter:08d}",
