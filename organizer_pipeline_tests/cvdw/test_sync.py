@@ -97,8 +97,10 @@ def test_a_window_of_more_pages_than_one_window_should_hold_is_halved(recorded, 
     assert stored(engine, "reservas") == expected(sim, "reservas", SINCE, UNTIL)
     assert result.windows_split == 1
     # the first page of the whole window told its size; then each half, page by page
-    assert len(recorder.ok()) == result.requests == 1 + sum(
-        pages_of(sim, "reservas", f"{w[0]}", f"{w[1]}") for w in windows(engine)
+    assert (
+        len(recorder.ok())
+        == result.requests
+        == 1 + sum(pages_of(sim, "reservas", f"{w[0]}", f"{w[1]}") for w in windows(engine))
     )
 
 
