@@ -9,7 +9,7 @@ cvdw_sync = dg.define_asset_job(
     "cvdw_sync",
     selection=dg.AssetSelection.assets(*ASSETS),
     partitions_def=partitions.daily,
-    description="Read CVDW endpoints for a day range (one run, one date window per 31 days) and rebuild "
+    description="Read CVDW endpoints for a day range (one run, one date window per endpoint) and rebuild "
     "the derived tables.",
 )
 
