@@ -4,6 +4,9 @@ side: simulator over HTTP → our client → real PostgreSQL, without Dagster.""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+import time
 from datetime import date, datetime
 
 import pytest
@@ -12,6 +15,7 @@ import sqlalchemy as sa
 from organizer_pipeline.cvdw import checks
 from organizer_pipeline.cvdw.endpoints import BY_NAME, ENDPOINTS
 from organizer_pipeline.cvdw.sync import SyncOptions, SyncResult, sync_range
+from organizer_pipeline.db import urls
 from organizer_pipeline.resources.http import ApiUnavailable
 from organizer_pipeline_tests.cvdw.conftest import fast_client
 from organizer_pipeline_tests.cvdw.test_assets import expected, stored
@@ -172,3 +176,40 @@ def test_under_a_rate_limit_every_page_is_committed_as_it_arrives(recorded, engi
     sim, base_url, recorder = recorded(**TEN_YEARS)
     result = sync(base_url, engine, client=dict(max_requests_per_minute=120))  # a page every 0.5 s
     assert result.pages == 6 and 6 <= result.commits <= 7
+
+
+KILLED_RUN = """
+import sys
+from datetime import date
+from organizer_pipeline.cvdw.endpoints import BY_NAME
+from organizer_pipeline.cvdw.sync import SyncOptions, sync_range
+from organizer_pipeline.db.engine import get_engine
+from organizer_pipeline.db.urls import normalize
+from organizer_pipeline_tests.cvdw.conftest import fast_client
+api = fast_client(sys.argv[1], max_requests_per_minute=300).get_api()
+sync_range(api, get_engine(normalize(sys.argv[2])), BY_NAME[sys.argv[3]], date(2015, 1, 1), date(2024, 12, 31),
+           options=SyncOptions(run_id="killed"))
+"""
+
+
+def test_a_killed_process_leaves_what_it_committed_and_the_next_run_goes_on_from_there(
+    recorded, db_url, engine
+):
+    sim, base_url, recorder = recorded(**TEN_YEARS)
+    process = subprocess.Popen([sys.executable, "-c", KILLED_RUN, base_url, urls.render(db_url), CONDICOES])
+    try:
+        deadline = time.monotonic() + 60
+        while len(recorder.ok()) < 5 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.kill()  # SIGKILL: no clean-up of any kind
+    finally:
+        process.wait()
+    (checkpoint,) = windows(engine, CONDICOES)
+    kept = checkpoint[2]
+    assert 1 <= kept < 12 and not checkpoint[4] and len(stored(engine, CONDICOES)) == kept * 500
+    recorder.requests.clear()
+    result = sync(base_url, engine, CONDICOES, run_id="next")
+    assert [r.page for r in recorder.ok()] == list(range(kept + 1, 13))
+    assert (
+        stored(engine, CONDICOES) == expected(sim, CONDICOES, SINCE, UNTIL) and result.pages_resumed == kept
+    )
