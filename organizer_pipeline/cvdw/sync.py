@@ -312,6 +312,7 @@ class _Batch:
     rows: int = 0
     last_page: int = 0  # highest page number staged
     total_rows: int = 0  # the API's count for the window, from the newest page
+    total_pages: int = 0  # and its page count
     done: bool = False  # the window's last page is in
     quarantined: list[tuple[Any, str, dict[str, Any]]] = field(default_factory=list)
 
@@ -364,7 +365,9 @@ def sync_window(
     if fresh and page.total_pages > options.max_window_pages and window.days > 1:
         raise SplitWindow(f"{page.total_pages} pages, more than {options.max_window_pages} in one window")
     back = 0
-    if checkpoint is not None:
+    if checkpoint is None:
+        checkpoint = _open_checkpoint(conn, endpoint, window, page, options)
+    elif checkpoint.pages:
         # Rows that left the window since the checkpoint moved the later ones to lower positions: step back
         # as many pages as that can have moved (the upsert makes rows read twice harmless).
         shrunk = checkpoint.total_rows - page.total_rows
@@ -376,8 +379,6 @@ def sync_window(
                 f"{endpoint.name}: window {window}: resuming at page {first - back} of {page.total_pages}"
                 f" ({checkpoint.pages - back} pages stored by an earlier attempt)"
             )
-    else:
-        checkpoint = _open_checkpoint(conn, endpoint, window, page, options)
     result.windows += 1
     result.pages_total += max(page.total_pages, first - 1)
 
@@ -402,7 +403,9 @@ def sync_window(
                     UPDATE raw.cvdw_sync_windows SET
                         pages = greatest(pages, %(pages)s), rows_fetched = rows_fetched + %(rows)s,
                         total_de_registros = CASE WHEN %(seen)s THEN %(total)s ELSE total_de_registros END,
-                        total_pages = greatest(total_pages, %(pages)s), run_id = %(run)s,
+                        total_pages = CASE WHEN %(seen)s THEN greatest(%(total_pages)s, %(pages)s)
+                                           ELSE total_pages END,
+                        run_id = %(run)s,
                         root_run_id = %(root)s, synced_at = now(),
                         completed_at = CASE WHEN %(done)s THEN now() END
                     WHERE id = %(id)s
@@ -412,6 +415,7 @@ def sync_window(
                         "rows": batch.rows,
                         "seen": batch.pages > 0,
                         "total": batch.total_rows,
+                        "total_pages": batch.total_pages,
                         "run": options.run_id,
                         "root": options.root,
                         "done": batch.done,
@@ -468,7 +472,7 @@ def _load_batch(
             batch.pages += 1
             batch.rows += len(page.rows)
             batch.last_page = max(batch.last_page, number)
-            batch.total_rows = page.total_rows
+            batch.total_rows, batch.total_pages = page.total_rows, page.total_pages
             staged = stager.stage(page.rows)
             batch.quarantined.extend(staged.quarantined)
             yield staged.text, staged.rows

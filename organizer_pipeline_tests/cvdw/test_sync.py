@@ -163,6 +163,19 @@ def test_a_new_run_reads_a_finished_window_again_but_a_reexecution_does_not(reco
     assert recorder.requests == [] and (again.windows, again.pages_resumed) == (1, pages)
 
 
+def test_a_reexecution_of_a_split_backfill_keeps_what_it_finished(recorded, engine):
+    sim, base_url, recorder = recorded(**TEN_YEARS, max_window_days=1000)
+    # refused: the whole window, its first half; then the first quarter (2 pages), page 1 of the second; dies
+    break_after(recorder, 5, base_url, engine, "reservas", run_id="first")
+    first_quarter, second_quarter = "2015-01-01 00:00:00", "2017-07-02 00:00:00"
+    sync(base_url, engine, run_id="retry", root_run_id="first")
+    assert stored(engine, "reservas") == expected(sim, "reservas", SINCE, UNTIL)
+    refused = [(r.since, r.until) for r in recorder.requests if r.status == 400]
+    assert refused == [("2020-01-01 00:00:00", UNTIL)]  # only the half the first attempt never reached
+    assert not [r for r in recorder.ok() if r.since == first_quarter]  # finished: kept
+    assert [r.page for r in recorder.ok() if r.since == second_quarter] == [2]  # resumed after page 1
+
+
 def test_a_stale_checkpoint_is_read_from_the_first_page(recorded, engine):
     sim, base_url, recorder = recorded(**TEN_YEARS)
     break_after(recorder, 5, base_url, engine, name=CONDICOES)
