@@ -207,6 +207,16 @@ class Checkpoint:
     completed: bool
 
 
+def _window_params(endpoint: Endpoint, window: Window, options: SyncOptions) -> dict[str, Any]:
+    return {
+        "endpoint": endpoint.name,
+        "since": window.since,
+        "until": window.until,
+        "age": options.resume_max_age,
+        "root": options.root,
+    }
+
+
 def find_checkpoint(conn: Any, endpoint: Endpoint, window: Window, options: SyncOptions) -> Checkpoint | None:
     """The checkpoint this run continues, if any.
 
@@ -228,13 +238,7 @@ def find_checkpoint(conn: Any, endpoint: Endpoint, window: Window, options: Sync
             ORDER BY completed_at IS NOT NULL DESC, id DESC
             LIMIT 1
             """,
-            {
-                "endpoint": endpoint.name,
-                "since": window.since,
-                "until": window.until,
-                "age": options.resume_max_age,
-                "root": options.root,
-            },
+            _window_params(endpoint, window, options),
         )
         row = cur.fetchone()
     return Checkpoint(*row) if row else None
@@ -254,13 +258,7 @@ def split_earlier(conn: Any, endpoint: Endpoint, window: Window, options: SyncOp
               AND (root_run_id = %(root)s OR (completed_at IS NULL AND synced_at > now() - %(age)s))
             LIMIT 1
             """,
-            {
-                "endpoint": endpoint.name,
-                "since": window.since,
-                "until": window.until,
-                "age": options.resume_max_age,
-                "root": options.root,
-            },
+            _window_params(endpoint, window, options),
         )
         return cur.fetchone() is not None
 
