@@ -8,8 +8,10 @@ import dagster as dg
 from organizer_pipeline.automation import EAGER_DESPITE_MISSING_PARTITIONS
 from organizer_pipeline.cvdw import checks, derived, partitions
 from organizer_pipeline.cvdw.endpoints import ENDPOINTS, Endpoint
-from organizer_pipeline.cvdw.sync import sync_range
+from organizer_pipeline.cvdw.sync import SyncOptions, sync_range
+from organizer_pipeline.errors import OrganizerError
 from organizer_pipeline.resources.cvdw import CvdwClient
+from organizer_pipeline.resources.http import ApiUnavailable
 from organizer_pipeline.resources.warehouse import Warehouse
 
 GROUP = "cvdw"
@@ -37,8 +39,8 @@ def check_result(outcome: checks.Outcome) -> dg.AssetCheckResult:
 
 
 def build_endpoint_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
-    """The asset of one CVDW endpoint: reads the run's partition range as date windows, upserts raw + core,
-    reports counts, and evaluates its checks on what it stored."""
+    """The asset of one CVDW endpoint: reads the run's partition range as one date window (resuming what an
+    earlier attempt stored), upserts raw + core, reports counts, and evaluates its checks on what it stored."""
 
     @dg.asset(
         name=endpoint.name,
@@ -53,19 +55,28 @@ def build_endpoint_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
         metadata={"cvdw_path": f"/api/v1/cvdw{endpoint.path}", "table": endpoint.core_table},
     )
     def _asset(context: dg.AssetExecutionContext, cvdw: CvdwClient, warehouse: Warehouse) -> Iterator:
-        first, last = partitions.days_of(context.partition_key_range)
-        api = cvdw.get_api()
-        engine = warehouse.get_engine()
-        result, seconds = sync_range(
-            api, engine, endpoint, first, last, today=partitions.today(), run_id=context.run_id
+        options = SyncOptions(
+            run_id=context.run_id, root_run_id=context.run.root_run_id, log=context.log.info
         )
+        try:
+            first, last = partitions.days_of(context.partition_key_range)
+            api = cvdw.get_api()
+            engine = warehouse.get_engine()
+            result, seconds = sync_range(
+                api, engine, endpoint, first, last, today=partitions.today(), options=options
+            )
+        except OrganizerError as error:
+            # The run fails with what to fix (a wrong token, a reversed range…), not with where it surfaced.
+            retryable = isinstance(error, ApiUnavailable)
+            raise dg.Failure(description=str(error), allow_retries=retryable) from error
         context.log.info(
-            f"{endpoint.name}: {first}..{last}: {result.rows_fetched} rows in {result.pages} pages, "
-            f"{api.stats.calls} calls ({api.stats.retries} retries) in {seconds:.1f} s"
+            f"{endpoint.name}: {first}..{last}: {result.rows_fetched} rows in {result.pages} pages"
+            f" ({result.pages_resumed} already stored), {result.requests} requests"
+            f" ({api.stats.retries} retries) in {seconds:.1f} s"
         )
         yield dg.MaterializeResult(metadata=result.metadata(api, seconds))
         with engine.connect() as conn:
-            for outcome in checks.evaluate(conn, endpoint, context.run_id):
+            for outcome in checks.evaluate(conn, endpoint, options.root):
                 yield check_result(outcome)
 
     return _asset

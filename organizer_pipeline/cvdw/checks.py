@@ -52,8 +52,9 @@ def referencia_unique(conn: sa.Connection, endpoint: Endpoint) -> Outcome:
     )
 
 
-def row_count_matches_api(conn: sa.Connection, endpoint: Endpoint, run_id: str) -> Outcome:
-    """Rows whose referencia_data lies in each window read by this run, against the API's total then."""
+def row_count_matches_api(conn: sa.Connection, endpoint: Endpoint, root_run_id: str) -> Outcome:
+    """Rows whose referencia_data lies in each window this run finished (with its earlier attempts: the
+    same root run), against the API's total when the window's last page was read."""
     windows = conn.execute(
         sa.text(
             f"""
@@ -62,11 +63,11 @@ def row_count_matches_api(conn: sa.Connection, endpoint: Endpoint, run_id: str) 
                      WHERE (w.window_start IS NULL OR r.referencia_data >= w.window_start)
                        AND (w.window_end IS NULL OR r.referencia_data <= w.window_end)) AS stored
             FROM raw.cvdw_sync_windows w
-            WHERE w.endpoint = :endpoint AND w.run_id = :run_id
+            WHERE w.endpoint = :endpoint AND w.root_run_id = :root AND w.completed_at IS NOT NULL
             ORDER BY w.id
             """  # noqa: S608 - table name from the endpoint table
         ),
-        {"endpoint": endpoint.name, "run_id": run_id},
+        {"endpoint": endpoint.name, "root": root_run_id},
     ).all()
     mismatches = [
         f"{start or '…'}..{end or '…'}: stored {stored}, API {total}"
@@ -115,8 +116,8 @@ def reference_exists(conn: sa.Connection, endpoint: Endpoint, column: str, targe
     )
 
 
-def evaluate(conn: sa.Connection, endpoint: Endpoint, run_id: str) -> list[Outcome]:
-    outcomes = [referencia_unique(conn, endpoint), row_count_matches_api(conn, endpoint, run_id)]
+def evaluate(conn: sa.Connection, endpoint: Endpoint, root_run_id: str) -> list[Outcome]:
+    outcomes = [referencia_unique(conn, endpoint), row_count_matches_api(conn, endpoint, root_run_id)]
     if endpoint.money:
         outcomes.append(money_not_negative(conn, endpoint))
     outcomes += [reference_exists(conn, endpoint, column, target) for column, target in endpoint.references]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -24,6 +25,15 @@ def start_date() -> str:
     return value
 
 
+# A single-run backfill of ten years is 3 653 partitions. Unless told otherwise, Dagster writes one "planned"
+# event per partition and asset before the run starts and stores the run's per-partition materializations one
+# event (and connection) at a time: minutes of bookkeeping for a run whose API part is minutes too. Every
+# process that loads this code location (the Dagster CLI, run workers) gets both settings; processes that
+# create runs without loading it (daemon, webserver) need them in their environment.
+DAGSTER_ENV = {"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1", "DAGSTER_EVENT_BATCH_SIZE": "1000"}
+for _name, _value in DAGSTER_ENV.items():
+    os.environ.setdefault(_name, _value)
+
 # Read when the code location loads (a partition set cannot change per run).
 daily = dg.DailyPartitionsDefinition(
     start_date=start_date(),
@@ -37,11 +47,16 @@ def today() -> date:
 
 
 def days_of(key_range: dg.PartitionKeyRange) -> tuple[date, date]:
-    """First and last day (inclusive) of a partition key range."""
-    return (
-        datetime.strptime(key_range.start, DAY_FORMAT).date(),
-        datetime.strptime(key_range.end, DAY_FORMAT).date(),
-    )
+    """First and last day (inclusive) of a partition key range. Dagster accepts a reversed range (and would
+    record it as a successful run that read nothing): refuse it."""
+    first = datetime.strptime(key_range.start, DAY_FORMAT).date()
+    last = datetime.strptime(key_range.end, DAY_FORMAT).date()
+    if first > last:
+        raise ConfigError(
+            f"partition range {key_range.start}...{key_range.end} is reversed: the earlier day comes first,"
+            f" --partition-range {key_range.end}...{key_range.start}"
+        )
+    return first, last
 
 
 def range_tags(first: date, last: date) -> dict[str, str]:

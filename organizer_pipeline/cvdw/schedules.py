@@ -11,7 +11,7 @@ cvdw_sync = dg.define_asset_job(
     # whole tables that follow them through declarative automation, once after the run.
     selection=dg.AssetSelection.assets(*ENDPOINT_ASSETS),
     partitions_def=partitions.daily,
-    description="Read CVDW endpoints for a day range (one run, one date window per 31 days); the derived "
+    description="Read CVDW endpoints for a day range (one run, one date window per endpoint); the derived "
     "tables follow by automation.",
 )
 

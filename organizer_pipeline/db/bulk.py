@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg2
 from psycopg2 import sql
 
 
@@ -114,8 +115,15 @@ class Stage:
             sql.Identifier(self.name), sql.SQL(", ").join(map(sql.Identifier, self.columns))
         )
         reader = _ChunkReader(chunks)
-        with self.conn.cursor() as cur:
-            cur.copy_expert(statement.as_string(self.conn), reader)
+        try:
+            with self.conn.cursor() as cur:
+                cur.copy_expert(statement.as_string(self.conn), reader)
+        except psycopg2.Error:
+            # psycopg2 turns an error raised while producing the chunks into "QueryCanceled: COPY from stdin
+            # failed: …"; the producer's own error (e.g. the API's) is what the caller must see.
+            if reader.error is not None:
+                raise reader.error from None
+            raise
         self.rows += reader.rows
 
     def copy(self, rows: Iterable[Sequence[Any]]) -> None:
@@ -192,12 +200,17 @@ class _ChunkReader:
     def __init__(self, chunks: Iterable[tuple[str, int]]):
         self._chunks = iter(chunks)
         self.rows = 0
+        self.error: BaseException | None = None
 
     def read(self, size: int = -1) -> str:
-        for text, rows in self._chunks:
-            self.rows += rows
-            if text:
-                return text
+        try:
+            for text, rows in self._chunks:
+                self.rows += rows
+                if text:
+                    return text
+        except BaseException as error:
+            self.error = error
+            raise
         return ""
 
     readline = read

@@ -131,12 +131,14 @@ class CvdwApi(ApiClient):
         since: datetime | None = None,
         until: datetime | None = None,
         page_size: int = PAGE_SIZE,
+        first: int = 1,
     ) -> Iterator[Page]:
-        """Every page of one date window, one at a time (never the whole window in memory).
+        """Every page of one date window from page `first` on, one at a time (never the whole window in
+        memory).
 
         Stops after `total_de_paginas`; when the totals say 0 but rows came back (seen in real captures),
         keeps going while pages come back full."""
-        number = 1
+        number = first
         while True:
             page = self.get_page(path, number, since=since, until=until, page_size=page_size)
             yield page

@@ -12,7 +12,8 @@ Tests change rows with `update`, which moves the row's `referencia_data` like th
 Knobs (`create_app(**knobs)`): n_reservas, start ("YYYY-MM-DD"), days, company, email, token; faults counted per
 data request — rate_limit (requests per rate_window seconds, then the 'Too many requests' body),
 too_many_every / too_many_status, error_every / error_status, slow_every / slow_seconds, malformed_every,
-empty_status (200 or 204), zero_totals, live_changes_every (seconds between simulated edits), retry_after."""
+empty_status (200 or 204), zero_totals, live_changes_every (seconds between simulated edits), retry_after,
+max_window_days / long_window_delay (a 400, late if asked, for windows longer than that)."""
 
 from __future__ import annotations
 
@@ -244,6 +245,10 @@ class Faults:
     zero_totals: bool = False  # envelope totals 0 while rows come back (seen on real /demandas pages)
     live_changes_every: float = 0.0  # seconds between simulated edits in CV (0: the data set stays still)
     retry_after: float = 0.0  # Retry-After header on rate-limit answers (unconfirmed that CV sends one)
+    # Windows longer than this many days (both bounds given) get a 400 — after `long_window_delay` seconds,
+    # so a client with a shorter timeout sees a timeout. CV's behaviour on huge windows is not documented.
+    max_window_days: int = 0
+    long_window_delay: float = 0.0
 
 
 class Simulator:
@@ -320,6 +325,9 @@ class Simulator:
         problem = _validate(params)
         if problem:
             return _json(problem, 400)
+        if f.max_window_days and _window_days(params) > f.max_window_days:
+            await asyncio.sleep(f.long_window_delay)
+            return _json({"error": "O intervalo de datas informado é muito longo", "code": 400}, 400)
         body = self.page(endpoint, params)
         if body is None:
             return Response(status_code=204)
@@ -389,6 +397,15 @@ def _validate(params: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def _window_days(params: dict[str, Any]) -> int:
+    """Days from `a_partir_data_referencia` to `ate_data_referencia` (0 when either is missing)."""
+    since, until = params.get("a_partir_data_referencia"), params.get("ate_data_referencia")
+    if not since or not until:
+        return 0
+    first, last = (datetime.strptime(str(value)[:10], "%Y-%m-%d") for value in (since, until))
+    return (last - first).days + 1
+
+
 def _full(value: str | None, time_part: str) -> str | None:
     if not value:
         return None
@@ -441,8 +458,9 @@ def create_demo_app() -> Starlette:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m organizer_pipeline.sandbox.cvdw --port P --reservas N [--days D] [--cache-pages] [--company]`:
-    one simulator with a chosen data set (the benchmark runs it in its own process)."""
+    """`python -m organizer_pipeline.sandbox.cvdw --port P --reservas N [--days D] [--cache-pages] [--company]
+    [--rate-limit R --rate-window S]`: one simulator with a chosen data set (the benchmarks run it in its own
+    process)."""
     import argparse
 
     from organizer_pipeline.sandbox.server import serve_forever
@@ -457,6 +475,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--company", action="store_true", help="the sandbox company, not the uniform data set"
     )
+    parser.add_argument("--rate-limit", type=int, default=0, help="requests per --rate-window (0: no limit)")
+    parser.add_argument("--rate-window", type=float, default=60.0, help="seconds")
     args = parser.parse_args(argv)
     app = create_app(
         n_reservas=args.reservas,
@@ -464,6 +484,8 @@ def main(argv: list[str] | None = None) -> None:
         days=args.days,
         cache_pages=args.cache_pages,
         company=args.company,
+        rate_limit=args.rate_limit,
+        rate_window=args.rate_window,
     )
     serve_forever(app, args.host, args.port)
 

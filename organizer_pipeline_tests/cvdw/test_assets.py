@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date, datetime
 
 import dagster as dg
@@ -26,13 +27,14 @@ def materialize(
     return dg.materialize(
         ASSETS,
         selection=selection,
-        resources={
-            "cvdw": fast_client(base_url, **client),
-            "warehouse": Warehouse(database_url=urls.render(db_url)),
-        },
+        resources={"cvdw": fast_client(base_url, **client), "warehouse": warehouse(db_url)},
         tags=range_tags(first, last),
         raise_on_error=False,
     )
+
+
+def warehouse(db_url) -> Warehouse:
+    return Warehouse(database_url=urls.render(db_url))  # str() would mask the password
 
 
 def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
@@ -89,10 +91,9 @@ def test_full_sync_loads_exactly_the_window_in_one_run(simulator, db_url, engine
         assert want and stored(engine, endpoint) == want, endpoint
         meta = metadata(result, endpoint)
         assert meta["rows_fetched"] == meta["rows_inserted"] == len(want)
-        assert meta["date_windows"] == 2  # 60 days: one window per 31 days, never one request per day
-        assert (
-            meta["api_calls"] == meta["pages"] == sum(-(-n // 500) or 1 for n in _window_sizes(sim, endpoint))
-        )
+        assert meta["date_windows"] == 1  # the whole range is one window, never one request per day
+        assert meta["api_calls"] == meta["requests"] == meta["pages"] == meta["pages_total"]
+        assert meta["pages"] == max(1, -(-len(want) // 500))
     assert stored(engine, "unidades") == expected(sim, "unidades")  # range without today: window only
     assert failed_checks(result) == []
     with engine.connect() as conn:
@@ -118,14 +119,6 @@ def test_full_sync_loads_exactly_the_window_in_one_run(simulator, db_url, engine
         assert projects[0] == 4 and projects[1] == len(expected(sim, "unidades"))
         assert conn.execute(sa.text("SELECT count(*) FROM core.tipologias")).scalar_one() > 0
         assert conn.execute(sa.text("SELECT count(*) FROM raw.cvdw_quarantine")).scalar_one() == 0
-
-
-def _window_sizes(sim: Simulator, endpoint: str) -> list[int]:
-    path = BY_NAME[endpoint].path.strip("/")
-    return [
-        len(sim.dataset.select(path, "2024-01-01 00:00:00", "2024-01-31 23:59:59")),
-        len(sim.dataset.select(path, "2024-02-01 00:00:00", "2024-02-29 23:59:59")),
-    ]
 
 
 def test_incremental_resync_applies_updates_without_duplicates(simulator, db_url, engine):
@@ -211,16 +204,85 @@ def test_every_fault_knob_ends_with_exactly_the_simulators_rows(simulator, db_ur
     assert failed_checks(result) == []
 
 
-def test_bad_credentials_fail_the_run_naming_the_variables(simulator, db_url, engine):
+def run_failure(result: dg.ExecuteInProcessResult) -> tuple[str, str]:
+    """(the step failure's own message, its whole cause chain)."""
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    error = failure.step_failure_data.error
+    first, chain = error.message.strip(), ""
+    while error is not None:
+        chain, error = chain + error.message, error.cause
+    return first, chain
+
+
+def test_bad_credentials_fail_the_run_with_the_api_error_naming_the_variables(simulator, db_url, engine):
     _, base_url = simulator()
     result = materialize(base_url, db_url, JAN, FEB_END, ["reservas"], token="wrong")
     assert not result.success
-    failure = next(e for e in result.all_events if e.is_step_failure)
-    error, message = failure.step_failure_data.error, ""
-    while error is not None:
-        message, error = message + error.message, error.cause
+    message, _ = run_failure(result)
     assert "401" in message and "CVCRM_API_EMAIL" in message and "CVCRM_API_TOKEN" in message
     assert stored(engine, "reservas") == set()
+
+
+def test_an_api_error_in_the_middle_of_a_window_is_the_runs_failure(recorded, db_url, engine):
+    """A page fails while earlier ones stream into the COPY: the run fails with the API's words, not with
+    psycopg2's `QueryCanceled: COPY from stdin failed`, and the pages that arrived are kept."""
+    _, base_url, recorder = recorded(n_reservas=3000)
+    recorder.fail_from, recorder.fail_status = 2, 401  # the token is revoked after two pages
+    result = materialize(base_url, db_url, JAN, FEB_END, ["reservas_condicoes"])
+    message, chain = run_failure(result)
+    assert "401" in message and "CVCRM_API_TOKEN" in message
+    assert "QueryCanceled" not in chain and "COPY" not in chain
+    assert len(stored(engine, "reservas_condicoes")) == 2 * 500
+
+
+def test_a_reversed_partition_range_is_refused_in_one_line(simulator, db_url, engine):
+    _, base_url = simulator()
+    result = materialize(base_url, db_url, FEB_END, JAN, ["reservas"])
+    assert not result.success
+    message, _ = run_failure(result)
+    assert message.endswith(
+        "partition range 2024-02-29...2024-01-01 is reversed: the earlier day comes first,"
+        " --partition-range 2024-01-01...2024-02-29"
+    )
+    assert "\n" not in message.split(": ", 1)[1]
+    assert stored(engine, "reservas") == set()
+
+
+def condicoes_job() -> dg.JobDefinition:
+    """The job `test_reexecution…` re-executes (reconstructable: built from the environment)."""
+    job = dg.define_asset_job(
+        "condicoes", selection=["reservas_condicoes"], executor_def=dg.in_process_executor
+    )
+    resources = {
+        "cvdw": fast_client(os.environ["CVDW_BASE_URL"]),
+        "warehouse": Warehouse(database_url=os.environ["DATABASE_URL"]),
+    }
+    return dg.Definitions(assets=ASSETS, jobs=[job], resources=resources).resolve_job_def("condicoes")
+
+
+def test_reexecution_from_failure_resumes_from_the_last_stored_page(recorded, db_url, engine, monkeypatch):
+    sim, base_url, recorder = recorded(n_reservas=5000)  # 2024-01..02: 2 500 condições, 5 pages
+    monkeypatch.setenv("CVDW_BASE_URL", base_url)
+    job = dg.reconstructable(condicoes_job)
+    with dg.instance_for_test() as instance:
+        recorder.fail_from = 3
+        failed = dg.execute_job(job, instance, tags=range_tags(JAN, FEB_END))
+        assert not failed.success
+        recorder.fail_from = None
+        recorder.requests.clear()
+        again = dg.execute_job(  # with the failed run's tags, as the UI's "Re-execute from failure" does
+            job,
+            instance,
+            tags=instance.get_run_by_id(failed.run_id).tags,
+            reexecution_options=dg.ReexecutionOptions.from_failure(failed.run_id, instance),
+        )
+        assert again.success
+        run = instance.get_run_by_id(again.run_id)
+        assert run.root_run_id == failed.run_id
+        meta = again.asset_materializations_for_node("reservas_condicoes")[0].metadata
+    assert [r.page for r in recorder.ok()] == [4, 5]  # pages 1-3 were stored by the failed run
+    assert meta["pages_resumed"].value == 3 and meta["pages"].value == 2 and meta["pages_total"].value == 5
+    assert stored(engine, "reservas_condicoes") == expected(sim, "reservas_condicoes")
 
 
 def test_unidades_run_that_includes_today_reads_all_and_snapshots(simulator, db_url, engine):

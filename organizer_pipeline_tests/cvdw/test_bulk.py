@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
-from organizer_pipeline.db.bulk import copy_upsert
+from organizer_pipeline.db.bulk import Stage, copy_upsert
 
 COLUMNS = [("k", "text"), ("v", "text"), ("n", "numeric"), ("row_hash", "text")]
 
@@ -43,3 +44,24 @@ def test_copy_upsert_counts_and_round_trips_awkward_text(engine):
         stamps = dict(conn.execute(sa.text("SELECT k, updated_at FROM things")).all())
     assert rows == {"a": awkward, "b": "now set", "c": "x", "d": ""}
     assert stamps["b"] > stamps["a"]  # only the changed row was written again
+
+
+def test_an_error_raised_while_streaming_a_copy_is_raised_as_itself(engine):
+    """psycopg2 reports an exception of the chunk producer as `QueryCanceled: COPY from stdin failed`; the
+    caller must see the producer's own error (e.g. the API's), and nothing of the aborted COPY is kept."""
+
+    class Broken(Exception):
+        pass
+
+    def chunks():
+        yield "a\tone\n", 1
+        raise Broken("the API said no")
+
+    raw = engine.raw_connection()
+    try:
+        stage = Stage(raw.driver_connection, "stage_things", [("k", "text"), ("v", "text")])
+        with pytest.raises(Broken, match="the API said no"):
+            stage.copy_stream(chunks())
+        raw.driver_connection.rollback()
+    finally:
+        raw.close()

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from organizer_pipeline.cvdw import checks
 from organizer_pipeline.cvdw.endpoints import BY_NAME
-from organizer_pipeline.cvdw.sync import sync_range
+from organizer_pipeline.cvdw.sync import SyncOptions, sync_range
 from organizer_pipeline.cvdw.transform import (
     NULL,
     Invalid,
@@ -66,7 +66,8 @@ def test_bad_values_are_quarantined_and_checks_fail_on_bad_data(simulator, engin
     sim.dataset.update("reservas", 7, at=moment, referencia=None)
     api = fast_client(base_url).get_api()
     reservas = BY_NAME["reservas"]
-    result, _ = sync_range(api, engine, reservas, date(2024, 1, 1), date(2024, 1, 31), run_id="r1")
+    options = SyncOptions(run_id="r1")
+    result, _ = sync_range(api, engine, reservas, date(2024, 1, 1), date(2024, 1, 31), options=options)
     assert result.quarantined == 2
     with engine.connect() as conn:
         quarantine = dict(
