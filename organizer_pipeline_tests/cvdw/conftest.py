@@ -7,8 +7,8 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
