@@ -15,7 +15,7 @@ Prints each figure, a/b and a/c, and our peak RSS growth (flat as N grows: pages
 `organizer bench cvdw --rate-limit 20 --years 10` (time to a complete history). A simulated company whose
 history spans the years (about 150 000 rows over the seven endpoints for ten, spread thinly: under 300
 reservas a month) behind a simulator that enforces the limit itself; our pipeline reads every endpoint's
-whole history (one window each) with one client and one limiter, as one run does. The clock runs
+whole history (one window each) with the production client and its limit shared through PostgreSQL, as one run does. The clock runs
 --time-scale times faster: the limit's minute and therefore the floor shrink by that factor (the simulator's
 window and the client's limiter alike). Prints requests made against Σ⌈rows/500⌉ + one per endpoint, and the
 wall time against the floor Σ⌈rows/500⌉ ÷ the limit, with the ratio.
@@ -57,7 +57,7 @@ from organizer_pipeline.errors import OrganizerError
 from organizer_pipeline.processes import wait_for_http
 from organizer_pipeline.resources import jsoncodec
 from organizer_pipeline.resources.cvdw import CvdwClient
-from organizer_pipeline.resources.http import RateLimiter
+from organizer_pipeline.resources.warehouse import Warehouse
 
 SCRATCH_DB = "organizer_bench_cvdw"
 FIRST, LAST = date(2024, 1, 1), date(2024, 1, 30)
@@ -84,9 +84,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--years", type=int, default=10, help="years of history (with --rate-limit)")
     parser.add_argument(
         "--history-rows", type=int, default=150_000, help="rows over the endpoints for ten years (scaled)"
-    )
-    parser.add_argument(
-        "--limiter-margin", type=float, default=0.02, help="our limiter's window is this much longer"
     )
     parser.add_argument(
         "--time-scale",
@@ -353,18 +350,18 @@ def run_history(args: argparse.Namespace) -> int:
         scratch_database(SCRATCH_DB) as url,
         simulator(reservas, HISTORY_FIRST.isoformat(), days, *limit) as base,
     ):
+        # The production client and its limit, shared through PostgreSQL (`resources/shared_limit.py`), on the
+        # bench's clock: the limit's minute is `window` for the simulator and for our limiter alike.
         client = CvdwClient(
             base_url=base,
             email=EMAIL,
             token=TOKEN,
-            max_requests_per_minute=0,
+            max_requests_per_minute=args.rate_limit,
+            rate_limit_window_seconds=window,
             rate_limit_pause_seconds=window,
+            warehouse=Warehouse(database_url=urls.render(url)),
         )
         api = client.get_api()
-        # The client's limiter on the same clock. It spaces requests evenly; the simulator counts a sliding
-        # window at arrival, so a request sent a little late next to one on time would make N+1 in a window:
-        # the margin keeps that from happening (a refusal costs a whole window's pause).
-        api.limiter = RateLimiter(args.rate_limit, window * (1 + args.limiter_margin))
         latency = Latency(api.session)
         engine = get_engine(url)
         results = []
@@ -392,8 +389,8 @@ def run_history(args: argparse.Namespace) -> int:
     )
     print(
         f"clock x{args.time_scale:g}: the limit of {args.rate_limit} requests per 60 s runs as"
-        f" {args.rate_limit} per {window:g} s, enforced by the simulator; our client's limiter spaces them"
-        f" evenly over {window * (1 + args.limiter_margin):g} s (margin {args.limiter_margin:.0%})"
+        f" {args.rate_limit} per {window:g} s, enforced by the simulator and by our client's limit shared"
+        " through PostgreSQL (the production one: a call starts once the N-th last one ended a window ago)"
     )
     print(
         f"requests: {successful} successful ({api.stats.calls - successful} more: retries/refusals,"

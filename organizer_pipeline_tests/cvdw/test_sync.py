@@ -186,8 +186,10 @@ def test_a_stale_checkpoint_is_read_from_the_first_page(recorded, engine):
 
 
 def test_under_a_rate_limit_every_page_is_committed_as_it_arrives(recorded, engine):
-    sim, base_url, recorder = recorded(**TEN_YEARS)
-    result = sync(base_url, engine, client=dict(max_requests_per_minute=120))  # a page every 0.5 s
+    # Under the real limit the next page is seconds away: here every answer takes 0.5 s (the shared limiter
+    # lets a burst of N requests through at once, so a limit alone would not space a 6-page window).
+    sim, base_url, recorder = recorded(**TEN_YEARS, slow_every=1, slow_seconds=0.5)
+    result = sync(base_url, engine)
     assert result.pages == 6 and 6 <= result.commits <= 7
 
 
