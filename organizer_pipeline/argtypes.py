@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import date, datetime
 
 
 def positive_int(text: str) -> int:
@@ -23,3 +24,10 @@ def port(text: str) -> int:
     if not 1 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be a TCP port (1-65535), got {text!r}")
     return value
+
+
+def day(text: str) -> date:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a date like 2024-01-31, got {text!r}") from None

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -258,6 +258,10 @@ def start_simulators(supervisor: Supervisor, env: dict[str, str], mode: str) -> 
 def run_everything(dagster_port: int | None, web_port: int | None, host: str | None, sandbox: str) -> int:
     env = dict(os.environ)  # `.env` included: the CLI read it at start
     env["DAGSTER_HOME"] = str(settings.PROJECT_ROOT)  # the top-level dagster.yaml
+    from organizer_pipeline.cvdw.partitions import DAGSTER_ENV
+
+    for name, value in DAGSTER_ENV.items():  # the daemon and webserver create range runs too
+        env.setdefault(name, value)
     env.setdefault("PYTHONUNBUFFERED", "1")
     dagster_host = host or settings.env("DAGSTER_WEB_HOST")
     web_host = host or settings.env("ORGANIZER_WEB_HOST")
@@ -328,7 +332,7 @@ def run_everything(dagster_port: int | None, web_port: int | None, host: str | N
         ready_web = wait_for_http(f"{web_url}/health", 60)
         ready_dagster = wait_for_http(f"http://{dagster_host}:{dagster_port}/server_info", 180)
         if ready_dagster and "cvdw" in simulated:
-            launch_first_cvdw_sync(f"http://{dagster_host}:{dagster_port}")
+            load_sandbox_history(f"http://{dagster_host}:{dagster_port}", env["CVDW_START_DATE"])
         print(
             f"\n  Dagster UI : http://{dagster_host}:{dagster_port}{'' if ready_dagster else '  (still starting)'}"
             f"\n  Web app    : {web_url}  (health {web_url}/health, dashboard {web_url}/dashboard)"
@@ -378,48 +382,21 @@ def set_cvdw_pool_limit(env: dict[str, str]) -> None:
         raise OrganizerError(f"dagster instance: {lines[-1] if lines else 'failed'} (check DAGSTER_PG_URL)")
 
 
-LAUNCH_RUN = """
-mutation($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-    ... on InvalidStepError { invalidStepKey }
-    ... on RunConfigValidationInvalid { errors { message } }
-  }
-}"""
+def load_sandbox_history(dagster_url: str, start: str) -> None:
+    """Sandbox demo: the simulator's whole company (from `start`, its first day, to today) as one Dagster
+    backfill, at the first start only (`cvdw/history.py` asks for missing partitions alone); the 4-hourly
+    schedule takes over after."""
+    from organizer_pipeline.cvdw import history, partitions
 
-
-def launch_first_cvdw_sync(dagster_url: str) -> None:
-    """Sandbox demo: what `cvdw_every_4h` does, once now, through the daemon's queue like any UI launch, so a
-    newcomer sees CVDW data (and the KPIs built on it) without waiting for the next scheduled hour."""
-    import requests
-
-    from organizer_pipeline.cvdw import partitions
-
-    yesterday, today = partitions.yesterday_and_today(datetime.now(UTC))
-    tags = partitions.range_tags(partitions.clamp(yesterday), today) | {"organizer/trigger": "organizer up"}
-    params = {
-        "selector": {
-            "repositoryLocationName": "organizer_pipeline",
-            "repositoryName": "__repository__",
-            "jobName": "cvdw_sync",
-        },
-        "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
-        "runConfigData": {},
-    }
+    first = datetime.strptime(start, partitions.DAY_FORMAT).date()
     try:
-        answer = requests.post(
-            f"{dagster_url}/graphql", json={"query": LAUNCH_RUN, "variables": {"params": params}}, timeout=60
-        ).json()
-        outcome = answer["data"]["launchRun"]
-    except (requests.RequestException, ValueError, KeyError, TypeError) as error:
-        log.warning("cvdw: could not launch the first sandbox sync (%s); the schedule will run it", error)
-        return
-    if outcome["__typename"] == "LaunchRunSuccess":
-        log.info("cvdw: first sandbox sync queued (run %s): yesterday and today", outcome["run"]["runId"])
-    else:
-        log.warning("cvdw: first sandbox sync not launched: %s", outcome)
+        history.ensure_history(
+            dagster_url, first, partitions.today(), trigger="organizer up", wait_seconds=120
+        )
+    except OrganizerError as error:
+        log.warning(
+            "cvdw: sandbox history not launched (%s); launch it with `organizer cvdw backfill`", error
+        )
 
 
 def start_hotmart_trickle(supervisor: Supervisor, env: dict[str, str], web_url: str) -> None:

@@ -22,6 +22,12 @@ class Simulator:
         return getattr(importlib.import_module(module), function)(**knobs)
 
 
+def _sandbox_cvdw_start() -> str:
+    from organizer_pipeline.sandbox.cvdw import DEMO_DAYS, first_day_of_last
+
+    return first_day_of_last(DEMO_DAYS)
+
+
 SIMULATORS: dict[str, Simulator] = {
     sim.name: sim
     for sim in (
@@ -33,6 +39,8 @@ SIMULATORS: dict[str, Simulator] = {
                 "CVDW_BASE_URL": f"{root}/api/v1/cvdw",
                 "CVCRM_API_EMAIL": "sandbox@example.com",
                 "CVCRM_API_TOKEN": "sandbox-token",
+                # The partitions start with the sandbox company's history (not "4,000 partitions missing").
+                "CVDW_START_DATE": _sandbox_cvdw_start(),
             },
         ),
         Simulator(

@@ -430,7 +430,7 @@ def create_app(
     `start` unset: the data set ends today (what `organizer up` serves, so the schedule finds rows).
     `company`: the sandbox company (sandbox/cvdw_company.py) instead of the uniform data set."""
     if start is None:
-        start = (datetime.now() - timedelta(days=days - 1)).strftime("%Y-%m-%d")
+        start = first_day_of_last(days)
     if company:
         from organizer_pipeline.sandbox.cvdw_company import Company
 
@@ -451,10 +451,18 @@ def create_app(
     return app
 
 
+DEMO_DAYS = 730  # the sandbox company's history: the last 24 months
+
+
+def first_day_of_last(days: int) -> str:
+    """The first day of a data set of `days` days that ends today."""
+    return (datetime.now() - timedelta(days=days - 1)).strftime("%Y-%m-%d")
+
+
 def create_demo_app() -> Starlette:
     """What `organizer up` serves without credentials: the sandbox company over the 24 months ending today,
     with one live change per minute (a reserva approved as a sale, then edits)."""
-    return create_app(n_reservas=1500, days=730, company=True, live_changes_every=60.0)
+    return create_app(n_reservas=1500, days=DEMO_DAYS, company=True, live_changes_every=60.0)
 
 
 def main(argv: list[str] | None = None) -> None:
