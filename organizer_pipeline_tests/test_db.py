@@ -135,3 +135,11 @@ def test_embedded_server_start_stop_and_reuse(tmp_path):
     finally:
         server.stop()
     assert server.stop() is False
+
+
+def test_a_masked_password_is_refused_with_one_line(db_url):
+    """`str(url)` prints `***` for the password; passed on as a URL it must fail clearly, not as a bad login."""
+    masked = db_url.set(password="secret-pw") if db_url.password is None else db_url
+    with pytest.raises(ConfigError, match=r"masked password '\*\*\*': pass urls.render\(url\)"):
+        urls.normalize(str(masked))
+    assert urls.normalize(urls.render(masked)).password == masked.password

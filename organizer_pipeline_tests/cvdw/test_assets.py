@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from organizer_pipeline.cvdw.assets import ASSETS
 from organizer_pipeline.cvdw.endpoints import BY_NAME
 from organizer_pipeline.cvdw.partitions import range_tags
+from organizer_pipeline.db import urls
 from organizer_pipeline.resources.warehouse import Warehouse
 from organizer_pipeline.sandbox.cvdw import Simulator
 from organizer_pipeline_tests.cvdw.conftest import fast_client
@@ -25,7 +26,7 @@ def materialize(
     return dg.materialize(
         ASSETS,
         selection=selection,
-        resources={"cvdw": fast_client(base_url, **client), "warehouse": Warehouse(database_url=str(db_url))},
+        resources={"cvdw": fast_client(base_url, **client), "warehouse": Warehouse(database_url=urls.render(db_url))},
         tags=range_tags(first, last),
         raise_on_error=False,
     )

@@ -13,6 +13,7 @@ from organizer_pipeline.cvdw.endpoints import ENDPOINTS
 from organizer_pipeline.cvdw.partitions import today
 from organizer_pipeline.cvdw.schedules import cvdw_every_4h
 from organizer_pipeline.cvdw.sensors import cvdw_changes
+from organizer_pipeline.db import urls
 from organizer_pipeline_tests.cvdw.conftest import fast_client
 
 START, END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
@@ -40,7 +41,7 @@ def test_the_schedules_run_request_executes_as_one_run(simulator, db_url, engine
     request = cvdw_every_4h.evaluate_tick(
         dg.build_schedule_context(scheduled_execution_time=now)
     ).run_requests[0]
-    resources = {"cvdw": fast_client(base_url), "warehouse": Warehouse(database_url=str(db_url))}
+    resources = {"cvdw": fast_client(base_url), "warehouse": Warehouse(database_url=urls.render(db_url))}
     job = dg.Definitions(assets=ASSETS, jobs=[cvdw_sync], resources=resources).resolve_job_def("cvdw_sync")
     result = job.execute_in_process(tags=request.tags)
     assert result.success
