@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from organizer_pipeline import settings
+from organizer_pipeline.db.engine import read_only
 from organizer_pipeline.enrichment import store
 from organizer_pipeline.errors import ConfigError, OrganizerError
 from organizer_pipeline.resources.openrouter import EmbeddingResult, OpenRouterApi, OpenRouterClient
@@ -45,7 +46,7 @@ def search(engine: Engine, api: OpenRouterApi, text: str, limit: int = 10) -> li
     result = embed(api, [text[:2000]])
     with engine.begin() as conn:
         store.record_calls(conn, [embedding_call(result, "search")])
-    return store.nearest_profiles(engine, result.vectors[0], limit)
+    return store.nearest_profiles(read_only(engine), result.vectors[0], limit)
 
 
 def openrouter_from_env() -> OpenRouterApi:

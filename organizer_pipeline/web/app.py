@@ -7,7 +7,7 @@ import functools
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 
-from organizer_pipeline.db.engine import get_engine, warehouse_url
+from organizer_pipeline.db.engine import get_engine, read_only, warehouse_url
 from organizer_pipeline.web import api_kpis, api_profiles, dashboard, health, webhook
 
 
@@ -22,5 +22,6 @@ def create_app(database_url: str | None = None) -> Starlette:
     app = Starlette(
         routes=[*health.routes, *webhook.routes, *dashboard.routes, *api_kpis.routes, *api_profiles.routes]
     )
-    app.state.engine = engine
+    app.state.engine = engine  # writers: the webhook inbox, the profile search's spend ledger
+    app.state.reader_engine = lambda: read_only(engine())  # readers: dashboard, BI API, metrics
     return app
