@@ -143,3 +143,14 @@ def test_a_masked_password_is_refused_with_one_line(db_url):
     with pytest.raises(ConfigError, match=r"masked password '\*\*\*': pass urls.render\(url\)"):
         urls.normalize(str(masked))
     assert urls.normalize(urls.render(masked)).password == masked.password
+
+
+def test_upgrade_moves_an_old_installs_version_table_into_ops(db_url, engine):
+    """Installs migrated before kept alembic_version in `public`, where the app role may not create."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE ops.alembic_version SET SCHEMA public"))
+    assert migrate.current_revision(db_url) is None
+    migrate.upgrade(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT to_regclass('public.alembic_version')")).scalar() is None
+    assert migrate.is_at_head(db_url)

@@ -57,7 +57,9 @@ def organizer(*args, app_url, dagster_url) -> subprocess.CompletedProcess:
 def app_role(pg_server):
     """roles.sql run by the session's (admin) role; yields (warehouse URL, Dagster URL) as the app role."""
     with _admin(pg_server).connect() as conn:
-        superuser = conn.execute(sa.text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar()
+        superuser = conn.execute(
+            sa.text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        ).scalar()
     if not superuser:
         pytest.skip("DATABASE_URL's role is no admin: it can neither create roles nor install pgvector")
     suffix = uuid.uuid4().hex[:10]
@@ -88,7 +90,10 @@ def test_app_role_migrates_and_runs_everything_without_being_superuser(app_role,
     assert upgrade.returncode == 0, upgrade.stderr
     engine = get_engine(app_url)
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar() is False
+        assert (
+            conn.execute(sa.text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar()
+            is False
+        )
         owned_schemas = set(
             conn.execute(
                 sa.text("SELECT nspname FROM pg_namespace WHERE nspowner = current_user::regrole")
@@ -161,11 +166,15 @@ def test_upgrade_without_vector_says_who_must_install_it_where(app_role, pg_serv
     bare = f"{app_url.database.removesuffix('_app')}_novector"
     with _admin(pg_server).connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{bare}"'))
-        conn.execute(sa.text(f'GRANT CONNECT, TEMPORARY, CREATE ON DATABASE "{bare}" TO "{app_url.username}"'))
+        conn.execute(
+            sa.text(f'GRANT CONNECT, TEMPORARY, CREATE ON DATABASE "{bare}" TO "{app_url.username}"')
+        )
     result = organizer("db", "upgrade", app_url=app_url.set(database=bare), dagster_url=dagster_url)
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
-    assert line.startswith(f"organizer: extension vector is not installed and role {app_url.username} may not")
+    assert line.startswith(
+        f"organizer: extension vector is not installed and role {app_url.username} may not"
+    )
     assert f"must run `CREATE EXTENSION vector;` in database {bare} " in line
     with get_engine(app_url.set(database=bare)).connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM pg_namespace WHERE nspname = 'ops'")).scalar() == 0
