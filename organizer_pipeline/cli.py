@@ -37,15 +37,18 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_web(args: argparse.Namespace) -> int:
     import uvicorn
 
-    uvicorn.run(
-        "organizer_pipeline.web.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="warning",
-        access_log=False,
-    )
+    from organizer_pipeline.web.metrics import multiprocess_dir
+
+    with multiprocess_dir(args.port):  # before the app (and prometheus_client) is imported: workers add up
+        uvicorn.run(
+            "organizer_pipeline.web.app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level="warning",
+            access_log=False,
+        )
     return 0
 
 

@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 
 from organizer_pipeline.db.engine import get_engine, read_only, warehouse_url
 from organizer_pipeline.web import api_kpis, api_profiles, dashboard, health, webhook
+from organizer_pipeline.web.metrics import endpoint as metrics
 
 
 def create_app(database_url: str | None = None) -> Starlette:
@@ -20,7 +21,14 @@ def create_app(database_url: str | None = None) -> Starlette:
         return get_engine(database_url or warehouse_url())
 
     app = Starlette(
-        routes=[*health.routes, *webhook.routes, *dashboard.routes, *api_kpis.routes, *api_profiles.routes]
+        routes=[
+            *health.routes,
+            *webhook.routes,
+            *dashboard.routes,
+            *api_kpis.routes,
+            *api_profiles.routes,
+            *metrics.routes,
+        ]
     )
     app.state.engine = engine  # writers: the webhook inbox, the profile search's spend ledger
     app.state.reader_engine = lambda: read_only(engine())  # readers: dashboard, BI API, metrics
