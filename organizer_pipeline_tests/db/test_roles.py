@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
-import sys
 import uuid
 
 import dagster as dg
@@ -26,6 +25,7 @@ from organizer_pipeline.sandbox import hotmart as generator
 from organizer_pipeline.sandbox.server import serve_in_thread
 from organizer_pipeline.web.app import create_app
 from organizer_pipeline_tests.conftest import _admin, drop_database
+from organizer_pipeline_tests.test_db import organizer
 
 ROLES_SQL = settings.PROJECT_ROOT / "deploy" / "sql" / "roles.sql"
 APP_SCHEMAS = {"raw", "core", "hotmart", "ai", "kpi", "ops"}
@@ -41,15 +41,11 @@ def psql(server, sql_file, **variables) -> subprocess.CompletedProcess:
     return subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
 
 
-def organizer(*args, app_url, dagster_url) -> subprocess.CompletedProcess:
+def as_app(*args, app_url, dagster_url) -> subprocess.CompletedProcess:
+    """The CLI with only the app role's URLs (no other setting of the test's environment)."""
     env = {k: v for k, v in os.environ.items() if k not in settings.ENV_VARS}
-    env.update(DATABASE_URL=urls.render(app_url), DAGSTER_PG_URL=urls.render(dagster_url))
-    return subprocess.run(
-        [sys.executable, "-m", "organizer_pipeline.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
+    return organizer(
+        *args, env=env | {"DATABASE_URL": urls.render(app_url), "DAGSTER_PG_URL": urls.render(dagster_url)}
     )
 
 
@@ -86,7 +82,7 @@ def app_role(pg_server):
 
 def test_app_role_migrates_and_runs_everything_without_being_superuser(app_role, monkeypatch):
     app_url, dagster_url = app_role
-    upgrade = organizer("db", "upgrade", app_url=app_url, dagster_url=dagster_url)
+    upgrade = as_app("db", "upgrade", app_url=app_url, dagster_url=dagster_url)
     assert upgrade.returncode == 0, upgrade.stderr
     engine = get_engine(app_url)
     with engine.connect() as conn:
@@ -100,23 +96,16 @@ def test_app_role_migrates_and_runs_everything_without_being_superuser(app_role,
             ).scalars()
         )
         assert owned_schemas == APP_SCHEMAS
-        outside = conn.execute(
+        outside, foreign = conn.execute(
             sa.text(
-                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE c.relowner = current_user::regrole AND n.nspname <> ALL(:schemas) "
-                "AND n.nspname <> 'pg_toast'"  # TOAST tables belong to their table's owner
+                "SELECT count(*) FILTER (WHERE mine AND NOT ours AND n.nspname <> 'pg_toast'), "  # TOAST: its table's
+                "       count(*) FILTER (WHERE ours AND NOT mine) "
+                "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, "
+                "LATERAL (SELECT c.relowner = current_user::regrole AS mine, n.nspname = ANY(:schemas) AS ours) x"
             ),
             {"schemas": sorted(APP_SCHEMAS)},
-        ).scalar()
-        assert outside == 0
-        not_owned = conn.execute(
-            sa.text(
-                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = ANY(:schemas) AND c.relowner <> current_user::regrole"
-            ),
-            {"schemas": sorted(APP_SCHEMAS)},
-        ).scalar()
-        assert not_owned == 0
+        ).one()
+        assert (outside, foreign) == (0, 0)  # it owns everything in its schemas, and nothing outside them
         database_owner = conn.execute(
             sa.text("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()")
         ).scalar()
@@ -169,7 +158,7 @@ def test_upgrade_without_vector_says_who_must_install_it_where(app_role, pg_serv
         conn.execute(
             sa.text(f'GRANT CONNECT, TEMPORARY, CREATE ON DATABASE "{bare}" TO "{app_url.username}"')
         )
-    result = organizer("db", "upgrade", app_url=app_url.set(database=bare), dagster_url=dagster_url)
+    result = as_app("db", "upgrade", app_url=app_url.set(database=bare), dagster_url=dagster_url)
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(
