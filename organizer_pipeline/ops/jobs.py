@@ -104,7 +104,9 @@ def purge_old_dagster_runs(
                 batches, longest = batches + 1, max(longest, batch.seconds)
                 context.log.info(f"{job}: deleted {batch.deleted} runs in {batch.seconds:.1f}s")
                 if sum(deleted.values()) >= config.max_runs:
-                    break
+                    break  # the rest is tomorrow's
+            if sum(deleted.values()) >= config.max_runs:
+                break
     finally:  # a failed or stopped purge still says what it deleted
         audit(
             warehouse.get_engine(),
