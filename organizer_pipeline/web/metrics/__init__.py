@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,12 +32,20 @@ def multiprocess_dir(port: int) -> Iterator[Path]:
             stale.unlink()
     path.mkdir(parents=True, exist_ok=True)
     os.environ[ENV] = str(path)
+    # uvicorn re-raises the SIGTERM it shut down on: with the default handler the process would die before
+    # the clean-up below. Exiting through SystemExit runs it (exit status 143 as before).
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         yield path
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if given:
             for leftover in path.glob("*.db"):
                 leftover.unlink(missing_ok=True)
         else:
             shutil.rmtree(path, ignore_errors=True)
             os.environ.pop(ENV, None)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
