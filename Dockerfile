@@ -16,7 +16,12 @@ RUN useradd --create-home --uid 10001 --user-group organizer
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY organizer_pipeline ./organizer_pipeline
-RUN pip install --no-cache-dir . \
+# Optional extras of pyproject.toml: `--build-arg EXTRAS=k8s` adds dagster-k8s (K8sRunLauncher, for the
+# Dagster Helm chart of deploy/helm); docker-compose builds without it.
+# DL3013 (pin versions) cannot see through the build arg: it installs this project, pinned in pyproject.toml.
+ARG EXTRAS=""
+# hadolint ignore=DL3013
+RUN pip install --no-cache-dir ".${EXTRAS:+[$EXTRAS]}" \
     && mkdir -p /opt/dagster/home /app/.organizer /backups \
     && chown -R 10001:10001 /opt/dagster /app/.organizer /backups
 COPY --chown=10001:10001 dagster.yaml workspace.yaml workspace.docker.yaml /opt/dagster/home/

@@ -24,8 +24,11 @@ browser:
 		&& timeout 900 sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium' >/dev/null 2>&1; } \
 		|| echo "chromium not available: browser tests will be skipped"
 
+# Two pytest-xdist workers (2 cores): each has its own embedded server or, with DATABASE_URL, its own
+# template database on the shared server. PYTEST_WORKERS=0 runs everything in one process.
+PYTEST_WORKERS ?= 2
 test: install browser
-	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: install
 	@$(BIN)/ruff check .

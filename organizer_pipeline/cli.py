@@ -42,18 +42,21 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_web(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from organizer_pipeline.web.metrics import multiprocess_dir
+
     host = args.host or settings.env("ORGANIZER_WEB_HOST")
     port = args.port or settings.env_int("ORGANIZER_WEB_PORT")
     print(f"organizer web: http://{host}:{port}  (health /health, dashboard /dashboard)", flush=True)
-    uvicorn.run(
-        "organizer_pipeline.web.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=args.workers,
-        log_level="warning",
-        access_log=False,
-    )
+    with multiprocess_dir(port):  # before the app (and prometheus_client) is imported: workers add up
+        uvicorn.run(
+            "organizer_pipeline.web.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=args.workers,
+            log_level="warning",
+            access_log=False,
+        )
     return 0
 
 

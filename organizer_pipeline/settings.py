@@ -55,6 +55,7 @@ ENV_VARS: dict[str, tuple[str | None, str]] = {
     "ORGANIZER_MCP_RATE_PER_MINUTE": ("120", "Requests per minute per token on /mcp (all workers)."),
     # Operations
     "AUDIT_LOG_RETENTION_DAYS": ("30", "Days of ops.audit_log kept by the daily clean-up."),
+    "DAGSTER_RUN_RETENTION_DAYS": ("30", "Days of successful hotmart_inbox_job runs (and events) Dagster keeps."),
     "ALERT_WEBHOOK_URL": (None, "Where run-failure alerts are POSTed (JSON). Unset: no alerts."),
     "BACKUP_DIR": (None, "Where scheduled backups go. Default: .organizer/backups."),
     "BACKUP_KEEP": ("8", "How many scheduled backup files to keep."),

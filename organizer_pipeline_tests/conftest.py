@@ -42,12 +42,16 @@ def drop_database(server_url: URL, name: str) -> None:
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[URL]:
-    """A server URL (database `postgres`): DATABASE_URL's server if set, else an embedded test server."""
+    """A server URL (database `postgres`): DATABASE_URL's server if set, else an embedded test server — one
+    per pytest-xdist worker (`make test` runs two), each with its own data dir, kept between runs."""
     configured = os.environ.get("DATABASE_URL")
     if configured:
         yield urls.normalize(configured).set(database="postgres")
         return
-    server = EmbeddedPostgres(settings.STATE_DIR / "test-pgdata", port=free_port())
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    server = EmbeddedPostgres(
+        settings.STATE_DIR / f"test-pgdata{'-' + worker if worker else ''}", port=free_port()
+    )
     started = server.start()
     try:
         yield urls.normalize(server.url("postgres"))

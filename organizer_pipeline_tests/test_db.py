@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -47,7 +48,8 @@ def test_upgrade_is_idempotent(db_url):
 def test_db_upgrade_cli_migrates_an_empty_database(pg_server, db_url, tmp_path):
     from organizer_pipeline_tests.conftest import create_database, drop_database
 
-    empty = create_database(pg_server, "cli_upgrade_target")
+    name = f"cli_upgrade_target_{uuid.uuid4().hex[:8]}"  # sessions may share the server
+    empty = create_database(pg_server, name)
     try:
         env = {
             "PATH": "/usr/bin:/bin",
@@ -60,19 +62,21 @@ def test_db_upgrade_cli_migrates_an_empty_database(pg_server, db_url, tmp_path):
         second = organizer("db", "status", env=env)
         assert second.returncode == 0 and '"at_head": true' in second.stdout
     finally:
-        drop_database(pg_server, "cli_upgrade_target")
+        drop_database(pg_server, name)
 
 
 @pytest.mark.parametrize(
     "url, expected",
     [
-        (f"postgresql+psycopg2://u:secretpw@127.0.0.1:{free_port()}/organizer", "is the server running"),
+        # {port}: a free port found when the test runs (not at collection: xdist workers must agree on ids)
+        ("postgresql+psycopg2://u:secretpw@127.0.0.1:{port}/organizer", "is the server running"),
         ("not a url at all", "not a valid URL"),
         ("mysql://u:p@localhost/x", "must be PostgreSQL"),
     ],
 )
 @pytest.mark.parametrize("command", [("db", "upgrade"), ("up",)])
 def test_bad_database_url_is_one_clear_line(url, expected, command, tmp_path):
+    url = url.replace("{port}", str(free_port()))
     result = organizer(
         *command,
         env={"PATH": "/usr/bin:/bin", "DATABASE_URL": url, "ORGANIZER_STATE_DIR": str(tmp_path)},
@@ -135,3 +139,22 @@ def test_embedded_server_start_stop_and_reuse(tmp_path):
     finally:
         server.stop()
     assert server.stop() is False
+
+
+def test_a_masked_password_is_refused_with_one_line(db_url):
+    """`str(url)` prints `***` for the password; passed on as a URL it must fail clearly, not as a bad login."""
+    masked = db_url.set(password="secret-pw") if db_url.password is None else db_url
+    with pytest.raises(ConfigError, match=r"masked password '\*\*\*': pass urls.render\(url\)"):
+        urls.normalize(str(masked))
+    assert urls.normalize(urls.render(masked)).password == masked.password
+
+
+def test_upgrade_moves_an_old_installs_version_table_into_ops(db_url, engine):
+    """Installs migrated before kept alembic_version in `public`, where the app role may not create."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE ops.alembic_version SET SCHEMA public"))
+    assert migrate.current_revision(db_url) is None
+    migrate.upgrade(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT to_regclass('public.alembic_version')")).scalar() is None
+    assert migrate.is_at_head(db_url)

@@ -59,6 +59,18 @@ def get_engine(url: str | URL | None = None) -> Engine:
     return _engine(urls.render(target))
 
 
+def read_only(engine: Engine) -> Engine:
+    """The same engine and pool, but every transaction is READ ONLY (psycopg2 begins it so; the flag is reset
+    when the connection goes back to the pool). Readers — dashboard, BI API, MCP, /metrics — use it, so a wrong
+    or injected query cannot write even though the app role may. Unlike a startup option
+    (`-c default_transaction_read_only=on`) it also works through PgBouncer."""
+    return engine.execution_options(postgresql_readonly=True)
+
+
+def get_reader_engine(url: str | URL | None = None) -> Engine:
+    return read_only(get_engine(url))
+
+
 def explain_connection_error(url: str | URL, error: Exception) -> DatabaseUnavailable:
     """Turn a driver exception into one line saying what failed and what to try."""
     text = str(getattr(error, "orig", None) or error).strip().splitlines()

@@ -7,6 +7,7 @@ from sqlalchemy.engine import URL, make_url
 from organizer_pipeline.errors import ConfigError
 
 DRIVER = "postgresql+psycopg2"
+MASKED = "***"  # what SQLAlchemy prints instead of a password
 
 
 def normalize(url: str | URL) -> URL:
@@ -19,6 +20,12 @@ def normalize(url: str | URL) -> URL:
         ) from None
     if parsed.get_backend_name() not in ("postgresql", "postgres"):
         raise ConfigError(f"database URL must be PostgreSQL, got {parsed.drivername!r}")
+    if parsed.password == MASKED:
+        # str(URL) masks the password; passed on, it fails later as a baffling "authentication failed".
+        raise ConfigError(
+            f"the database URL for {parsed.database} carries the masked password '***': "
+            "pass urls.render(url), never str(url)"
+        )
     return parsed.set(drivername=DRIVER)
 
 

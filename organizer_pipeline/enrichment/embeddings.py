@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from organizer_pipeline.db.engine import read_only
 from organizer_pipeline.enrichment import store
 from organizer_pipeline.errors import OrganizerError
 from organizer_pipeline.resources.openrouter import EmbeddingResult, OpenRouterApi, OpenRouterClient
@@ -47,7 +48,7 @@ def search(engine: Engine, api: OpenRouterApi, text: str, limit: int = 10) -> li
     with engine.begin() as conn:
         store.record_calls(conn, [embedding_call(result, "search")])
     # Only profiles embedded by the same model: another model's vectors live in another space.
-    return store.nearest_profiles(engine, result.vectors[0], api.embedding_model, limit)
+    return store.nearest_profiles(read_only(engine), result.vectors[0], api.embedding_model, limit)
 
 
 def openrouter_from_env() -> OpenRouterApi:

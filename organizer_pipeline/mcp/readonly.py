@@ -1,7 +1,7 @@
 """The one way MCP tools touch the database: a READ ONLY transaction with a statement timeout, rolled back.
 
-`read_only` is deliberately small and self-contained so it can later be pointed at the shared read-only
-mechanism of `db/engine.py`. `ReadOnlyDb` lends that transaction to plain functions of other domains that
+`read_only` opens it through the readers' shared mechanism (`db.engine.read_only`: every transaction begins
+READ ONLY), adds the tool's statement timeout and always rolls back. `ReadOnlyDb` lends that transaction to plain functions of other domains that
 were written against an Engine (`engine.connect()`), so they run inside it unchanged.
 """
 
@@ -13,19 +13,20 @@ from collections.abc import Iterator
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from organizer_pipeline.db import engine as db
+
 STATEMENT_TIMEOUT_MS = 5_000
 ROW_CAP = 1_000  # most rows any tool answer carries (kpi_query's limit, and every other list)
 
 
 @contextlib.contextmanager
 def read_only(engine: Engine, timeout_ms: int | None = None) -> Iterator[Connection]:
-    """A connection inside `BEGIN; SET TRANSACTION READ ONLY; SET LOCAL statement_timeout`, always rolled back:
+    """A connection inside a READ ONLY transaction with a local statement_timeout, always rolled back:
     PostgreSQL itself refuses any write (INSERT/UPDATE/DELETE/DDL, nextval) made through it."""
     timeout_ms = timeout_ms or STATEMENT_TIMEOUT_MS
-    with engine.connect() as conn:
+    with db.read_only(engine).connect() as conn:
         transaction = conn.begin()
         try:
-            conn.execute(sa.text("SET TRANSACTION READ ONLY"))
             conn.execute(
                 sa.text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": str(int(timeout_ms))}
             )

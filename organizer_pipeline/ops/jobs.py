@@ -9,7 +9,7 @@ import dagster as dg
 from organizer_pipeline import settings
 from organizer_pipeline.db.engine import dagster_url
 from organizer_pipeline.errors import OrganizerError
-from organizer_pipeline.ops import backup, health, maintenance
+from organizer_pipeline.ops import backup, health, maintenance, run_retention
 from organizer_pipeline.ops.audit import audit
 from organizer_pipeline.resources.warehouse import Warehouse
 
@@ -81,6 +81,54 @@ def backup_databases(
     return dg.Output([str(d.path) for d in dumps], metadata=metadata)
 
 
+class RunPurgeConfig(dg.Config):
+    batch_size: int = run_retention.BATCH_SIZE
+    max_runs: int = 100_000  # per purge run: a first purge of a long backlog continues the next day
+
+
+@dg.op(
+    description="Delete successful hotmart_inbox_job runs older than DAGSTER_RUN_RETENTION_DAYS, with their "
+    "event logs, in batches; failures and the newest success stay. One audit line says how many."
+)
+def purge_old_dagster_runs(
+    context: dg.OpExecutionContext, config: RunPurgeConfig, warehouse: Warehouse
+) -> dg.Output[int]:
+    days = settings.env_int("DAGSTER_RUN_RETENTION_DAYS")
+    cutoff = run_retention.retention_cutoff(days)
+    deleted = {job: 0 for job in run_retention.PURGED_JOBS}
+    batches, longest = 0, 0.0
+    try:
+        for job in run_retention.PURGED_JOBS:
+            for batch in run_retention.purge_successful_runs(context.instance, job, cutoff, config.batch_size):
+                deleted[job] += batch.deleted
+                batches, longest = batches + 1, max(longest, batch.seconds)
+                context.log.info(f"{job}: deleted {batch.deleted} runs in {batch.seconds:.1f}s")
+                if sum(deleted.values()) >= config.max_runs:
+                    break  # the rest is tomorrow's
+            if sum(deleted.values()) >= config.max_runs:
+                break
+    finally:  # a failed or stopped purge still says what it deleted
+        audit(
+            warehouse.get_engine(),
+            "dagster",
+            "dagster_run_purge",
+            None,
+            {"deleted": deleted, "batches": batches, "retention_days": days, "cutoff": cutoff.isoformat()},
+        )
+    total = sum(deleted.values())
+    context.log.info(f"deleted {total} successful runs older than {days} days ({batches} batches)")
+    return dg.Output(
+        total,
+        metadata={
+            "deleted_runs": total,
+            "batches": batches,
+            "longest_batch_seconds": round(longest, 2),
+            "retention_days": days,
+            "cutoff": cutoff.isoformat(),
+        },
+    )
+
+
 @dg.job(description="Audit-log retention (the seed's daily log clean-up).", tags={"domain": "ops"})
 def audit_log_cleanup_job():
     delete_old_audit_rows()
@@ -94,3 +142,11 @@ def db_health_job():
 @dg.job(description="Custom-format dumps of the warehouse and Dagster's database.", tags={"domain": "ops"})
 def backup_job():
     backup_databases()
+
+
+@dg.job(
+    description="Dagster's own database: delete old successful Hotmart runs and their events.",
+    tags={"domain": "ops"},
+)
+def dagster_run_purge_job():
+    purge_old_dagster_runs()

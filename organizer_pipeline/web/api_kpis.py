@@ -21,7 +21,7 @@ from organizer_pipeline.web.auth import require_api_token
 
 
 def _fetch(request: Request, page_request: api_query.PageRequest) -> api_query.Page:
-    with request.app.state.engine().connect() as conn:
+    with request.app.state.reader_engine().connect() as conn:
         return api_query.fetch_page(conn, page_request)
 
 

@@ -12,9 +12,10 @@ from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from organizer_pipeline.db.engine import get_engine, warehouse_url
+from organizer_pipeline.db.engine import get_engine, read_only, warehouse_url
 from organizer_pipeline.mcp.http import McpEndpoint
 from organizer_pipeline.web import api_kpis, api_profiles, dashboard, health, webhook
+from organizer_pipeline.web.metrics import endpoint as metrics
 
 
 def combine(*lifespans: Callable[[], AbstractAsyncContextManager[None]]):
@@ -46,9 +47,11 @@ def create_app(database_url: str | None = None) -> Starlette:
             *dashboard.routes,
             *api_kpis.routes,
             *api_profiles.routes,
+            *metrics.routes,
             Route("/mcp", mcp),
         ],
         lifespan=combine(mcp.lifespan),
     )
-    app.state.engine = engine
+    app.state.engine = engine  # writers: the webhook inbox, the profile search's spend ledger
+    app.state.reader_engine = lambda: read_only(engine())  # readers: dashboard, BI API, metrics
     return app

@@ -21,7 +21,7 @@ from organizer_pipeline.kpi import queries
 
 
 def _render(request: Request, filters: queries.Filters) -> str:
-    with request.app.state.engine().connect() as conn:
+    with request.app.state.reader_engine().connect() as conn:
         return pages.render_page(queries.load(conn, filters))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 
 import psycopg2
 from starlette.requests import ClientDisconnect, Request
@@ -21,6 +22,7 @@ from organizer_pipeline.errors import OrganizerError
 from organizer_pipeline.hotmart import inbox
 from organizer_pipeline.hotmart.group_commit import GroupCommitWriter
 from organizer_pipeline.hotmart.payloads import EnvelopeError, decode_body, envelope
+from organizer_pipeline.web.metrics.instruments import observe_webhook
 
 log = logging.getLogger("organizer.webhook")
 
@@ -128,11 +130,14 @@ async def receive(request: Request) -> JSONResponse:
 
 
 async def hotmart_webhook(request: Request) -> JSONResponse:
+    started = time.perf_counter()
     try:
-        return await receive(request)
+        response = await receive(request)
     except Exception:  # a bug must not turn into a 500 that gets the URL deactivated: Hotmart retries 503
         log.exception("hotmart webhook: unexpected failure, answering 503")
-        return JSONResponse({"error": "internal error, retry later"}, status_code=503)
+        response = JSONResponse({"error": "internal error, retry later"}, status_code=503)
+    observe_webhook(response.status_code, time.perf_counter() - started)
+    return response
 
 
 routes = [Route("/webhooks/hotmart", hotmart_webhook, methods=["POST"])]

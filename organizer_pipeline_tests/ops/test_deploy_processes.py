@@ -48,7 +48,9 @@ def wait_until(check, timeout: float, what: str, processes: dict):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for name, process in processes.items():
-            assert process.poll() is None, f"{name} exited with {process.returncode}"
+            if process.poll() is not None:
+                log = Path(process.args[0]).name, _log_tail(process)
+                raise AssertionError(f"{name} exited with {process.returncode}: {log}")
         try:
             result = check()
             if result:
@@ -57,6 +59,15 @@ def wait_until(check, timeout: float, what: str, processes: dict):
             pass
         time.sleep(1)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _log_tail(process: subprocess.Popen) -> str:
+    """The last lines its log file holds (the test writes each process's output to <home>/<name>.log)."""
+    log = getattr(process, "log_path", None)
+    try:
+        return "\n".join(Path(log).read_text(errors="replace").splitlines()[-15:]) if log else ""
+    except OSError:
+        return ""
 
 
 def test_code_server_webserver_daemon_and_web_app_come_up_healthy(dagster_home):
@@ -97,6 +108,7 @@ def test_code_server_webserver_daemon_and_web_app_come_up_healthy(dagster_home):
                 command, env=env, cwd=dagster_home, stdout=logs[name], stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )  # fmt: skip
+            processes[name].log_path = dagster_home / f"{name}.log"
 
         health_check = [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(grpc_port)]
         wait_until(

@@ -62,7 +62,7 @@ def test_backlog_and_freshness_fail_and_the_job_run_fails(db_url, engine):
 
 def test_migrations_behind_head_fail(db_url, engine):
     with engine.begin() as conn:
-        conn.execute(sa.text("update alembic_version set version_num = '0003_hotmart'"))
+        conn.execute(sa.text("update ops.alembic_version set version_num = '0003_hotmart'"))
     result = by_name(health.run_checks(db_url))["migrations"]
     assert not result.ok and "organizer db upgrade" in result.detail
 
