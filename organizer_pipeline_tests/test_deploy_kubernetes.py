@@ -20,6 +20,7 @@ from kubernetes_validate.utils import schema_contents
 from referencing import Registry, Resource
 
 from organizer_pipeline import settings
+from organizer_pipeline.cvdw.partitions import DAGSTER_ENV
 from organizer_pipeline.db import urls
 from organizer_pipeline.sandbox.server import serve_in_thread
 from organizer_pipeline.web.app import create_app
@@ -37,7 +38,8 @@ NOT_APPLICABLE = {
     "DAGSTER_WEB_HOST": "the chart runs the Dagster webserver, with its own Service",
     "DAGSTER_WEB_PORT": "the chart runs the Dagster webserver, with its own Service",
 }
-NOT_SETTINGS = {"PROMETHEUS_MULTIPROC_DIR"}  # read by prometheus-client, not by settings.env
+# Read by libraries, not by settings.env: prometheus-client, and Dagster itself (cvdw/partitions.py DAGSTER_ENV).
+NOT_SETTINGS = {"PROMETHEUS_MULTIPROC_DIR", *DAGSTER_ENV}
 
 
 def manifests() -> list[tuple[str, dict]]:

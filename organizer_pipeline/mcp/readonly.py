@@ -57,6 +57,10 @@ class ReadOnlyDb:
             self._conn = self._stack.enter_context(read_only(self._engine, self._timeout_ms))
         return self._conn
 
+    def execution_options(self, **_: object) -> ReadOnlyDb:
+        """Already read-only: readers that ask for `db.engine.read_only(engine)` get this same object."""
+        return self
+
     def connect(self) -> contextlib.nullcontext[Connection]:
         return contextlib.nullcontext(self.connection())
 
