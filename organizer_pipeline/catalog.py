@@ -27,6 +27,36 @@ DOMAINS: dict[str, Domain] = {
     "kpi": Domain("team:diretoria", "KPIs, dashboard and BI"),
 }
 
+# What a business user gets from each table, in one line: the first line the Catalog shows. The technical
+# description written beside each asset follows it.
+SUMMARIES: dict[str, str] = {
+    "reservas": "Every reserva and sale, with unit, broker and contract value: sales, VGV and ticket médio.",
+    "reservas_condicoes": "How each sale is paid, series by series: ato, parcelas, chaves, bank financing.",
+    "comissoes": "What each broker and brokerage earns per sale, and whether it was paid.",
+    "unidades": "Every unit with its price and availability today: the stock behind VSO.",
+    "distratos": "Sales that were undone, with the contract value given back.",
+    "repasses": "Sales handed over to bank financing, with the financed value and its stage.",
+    "atendimentos": "Customer-service tickets after the sale (relacionamento).",
+    "empreendimentos": "Each empreendimento with its units and how many are still available.",
+    "tipologias": "Unit types of each empreendimento with count, mean area and mean price.",
+    "prosoluto": "Per sale, what the buyer pays the incorporadora directly (pró-soluto) and what the bank finances.",
+    "hotmart_sales": "Every Hotmart purchase with its current status (approved, refunded, chargeback…) and price.",
+    "hotmart_contacts": "Every Hotmart buyer with lifetime value per currency, products bought and subscription.",
+    "contact_profiles": "An AI profile of each buyer (segment, intent, churn risk), searchable by meaning.",
+    "brevo_contacts": "Each buyer kept current in Brevo CRM: attributes, lists by purchase state, events.",
+    "kpi/vendas": "Every sale, one row each: the base of every sales number.",
+    "kpi/vendas_mensal": "Sales, VGV and ticket médio per month and empreendimento.",
+    "kpi/comissoes_mensal": "Commissions earned per month and empreendimento.",
+    "kpi/comissoes_corretor": "Brokers ranked by commission.",
+    "kpi/vso_mensal": "VSO (sales over offer) per month and empreendimento, from the first month of sales.",
+    "kpi/estoque_unidades": "Units of each empreendimento by availability, today.",
+    "kpi/estoque_empreendimento": "Stock of each empreendimento and the months it takes to sell out.",
+    "kpi/prosoluto_mensal": "Pró-soluto against bank financing per month and empreendimento.",
+    "kpi/hotmart_receita_diaria": "Hotmart revenue and refunds per day, product and currency.",
+    "kpi/hotmart_funil": "Hotmart cart abandonment against purchases, per product.",
+    "kpi/dashboard": "The KPI dashboard: its link, the headline numbers and the sales chart.",
+}
+
 _COMMON = {
     "referencia": "CVDW's row key (`referencia`): what a re-read upserts on",
     "referencia_data": "When CVDW last changed the row (the partition day, São Paulo time)",
@@ -169,8 +199,11 @@ def table_metadata(conn: Connection, table: str) -> dict[str, object]:
 
 
 def with_domain(spec: dg.AssetSpec) -> dg.AssetSpec:
-    """Owners and a `domain` tag from the asset's group (= domain)."""
+    """Owners and a `domain` tag from the asset's group (= domain); the business summary first."""
     domain = DOMAINS.get(spec.group_name or "")
     if domain is None:
         return spec
+    summary = SUMMARIES.get(spec.key.to_user_string())
+    if summary and not (spec.description or "").startswith(summary):
+        spec = spec.replace_attributes(description=f"{summary}\n\n{spec.description or ''}".strip())
     return spec.merge_attributes(owners=[domain.owner], tags={"domain": spec.group_name or ""})

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from organizer_pipeline import catalog
 from organizer_pipeline.automation import EAGER_DESPITE_MISSING_PARTITIONS
 from organizer_pipeline.cvdw import checks, derived, partitions
 from organizer_pipeline.cvdw.endpoints import ENDPOINTS, Endpoint
@@ -74,7 +75,9 @@ def build_endpoint_asset(endpoint: Endpoint) -> dg.AssetsDefinition:
             f" ({result.pages_resumed} already stored), {result.requests} requests"
             f" ({api.stats.retries} retries) in {seconds:.1f} s"
         )
-        yield dg.MaterializeResult(metadata=result.metadata(api, seconds))
+        with engine.connect() as conn:
+            table = catalog.table_metadata(conn, endpoint.core_table)
+        yield dg.MaterializeResult(metadata={**result.metadata(api, seconds), **table})
         with engine.connect() as conn:
             for outcome in checks.evaluate(conn, endpoint, options.root):
                 yield check_result(outcome)
@@ -106,13 +109,9 @@ def build_derived_asset(table: derived.DerivedTable) -> dg.AssetsDefinition:
         engine = warehouse.get_engine()
         changed, rows = derived.rebuild(engine, table)
         context.log.info(f"{table.table}: {changed} row(s) inserted or changed, {rows} in all")
-        yield dg.MaterializeResult(
-            metadata={
-                "rows_changed": changed,
-                "dagster/row_count": rows,
-                "dagster/table_name": table.table,
-            }
-        )
+        with engine.connect() as conn:
+            described = catalog.table_metadata(conn, table.table)
+        yield dg.MaterializeResult(metadata={"rows_changed": changed, **described})
         with engine.connect() as conn:
             for check in table.checks:
                 yield check_result(check.evaluate(conn))

@@ -9,6 +9,7 @@ from typing import Optional
 import dagster as dg
 from pydantic import Field
 
+from organizer_pipeline import catalog
 from organizer_pipeline.enrichment.brevo_contact import DEFAULT_EVENT_LISTS, parse_rules, parse_since
 from organizer_pipeline.enrichment.brevo_sync import BrevoSync
 from organizer_pipeline.enrichment.enrich import build_profiles
@@ -120,7 +121,9 @@ def contact_profiles(
     if run.failed:
         context.log.warning(f"{run.failed} profile(s) failed (recorded in ai.llm_calls): {run.failures[:5]}")
     check = warning_check("no_failed_profiles", run.failed, run.failures, "failed")
-    return dg.MaterializeResult(metadata=run.metadata(), check_results=[check])
+    with warehouse.get_engine().connect() as conn:
+        table = catalog.table_metadata(conn, "ai.contact_profiles")
+    return dg.MaterializeResult(metadata={**run.metadata(), **table}, check_results=[check])
 
 
 @dg.asset(
@@ -168,9 +171,12 @@ def brevo_contacts(
     stats = sync.api.stats
     rejected = warning_check("no_rejected_calls", len(run.failures), run.failures, "rejected")
     unconfirmed = warning_check("no_unconfirmed_calls", run.unconfirmed_total, run.doubts, "unconfirmed")
+    with warehouse.get_engine().connect() as conn:
+        table = catalog.table_metadata(conn, "ai.brevo_sync")
     return dg.MaterializeResult(
         metadata={
             **run.metadata(),
+            **table,
             "brevo_calls": stats.calls,
             "brevo_retries": stats.retries,
             "rate_limit_wait_seconds": round(stats.rate_limit_wait_seconds, 3),

@@ -10,6 +10,7 @@ import dagster as dg
 import sqlalchemy as sa
 from pydantic import Field
 
+from organizer_pipeline import catalog
 from organizer_pipeline.hotmart.processing import process_pending
 from organizer_pipeline.resources.warehouse import Warehouse
 
@@ -73,6 +74,7 @@ def hotmart_inbox(context: dg.AssetExecutionContext, config: HotmartBatchConfig,
         pending = conn.execute(
             sa.text("SELECT count(*) FROM hotmart.webhook_inbox WHERE processed_at IS NULL")
         ).scalar_one()
+        sales, contacts = (catalog.table_metadata(conn, t) for t in ("hotmart.sales", "hotmart.contacts"))
     common = {
         "events": result.events,
         "applied": result.applied,
@@ -86,10 +88,11 @@ def hotmart_inbox(context: dg.AssetExecutionContext, config: HotmartBatchConfig,
             "sales_rebuilt": result.sales,
             "event_types": dg.MetadataValue.json(result.event_types),
             "failed_events": dg.MetadataValue.json(failed),
+            **sales,
         },
     )
     yield dg.MaterializeResult(
-        asset_key="hotmart_contacts", metadata={**common, "contacts_rebuilt": result.contacts}
+        asset_key="hotmart_contacts", metadata={**common, "contacts_rebuilt": result.contacts, **contacts}
     )
 
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from organizer_pipeline import settings
+from organizer_pipeline import catalog, settings
 from organizer_pipeline.automation import EAGER_DESPITE_MISSING_PARTITIONS
 from organizer_pipeline.kpi import build, images, queries
 from organizer_pipeline.kpi import dashboard as pages
@@ -42,10 +42,13 @@ def markdown_table(columns: list[str], rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def view_metadata(view: KpiView, result: build.BuildResult) -> dict[str, dg.MetadataValue]:
+def view_metadata(
+    view: KpiView, result: build.BuildResult, schema: dg.TableSchema | None = None
+) -> dict[str, dg.MetadataValue]:
     return {
         "dagster/row_count": dg.MetadataValue.int(result.row_count),
         "dagster/table_name": dg.MetadataValue.text(view.qualified),
+        **({"dagster/column_schema": dg.MetadataValue.table_schema(schema)} if schema else {}),
         "kind": dg.MetadataValue.text("materialized view" if view.materialized else "view"),
         "action": dg.MetadataValue.text(result.action),
         "seconds": dg.MetadataValue.float(round(result.seconds, 3)),
@@ -65,11 +68,14 @@ def kpi_view_asset(view: KpiView) -> dg.AssetsDefinition:
         kinds={"postgres", "sql"},
     )
     def _view(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-        result = build.build(warehouse.get_engine(), view)
+        engine = warehouse.get_engine()
+        result = build.build(engine, view)
         context.log.info(
             f"{view.qualified}: {result.action}, {result.row_count} rows in {result.seconds:.2f} s"
         )
-        return dg.MaterializeResult(metadata=view_metadata(view, result))
+        with engine.connect() as conn:
+            schema = catalog.column_schema(conn, view.qualified)
+        return dg.MaterializeResult(metadata=view_metadata(view, result, schema))
 
     return _view
 
