@@ -56,9 +56,10 @@ def test_table_metadata_is_read_from_the_table_itself(engine):
     ]
     by_name = {c.name: c for c in schema.columns}
     assert by_name["idempreendimento"].constraints.unique and by_name["idempreendimento"].type == "bigint"
-    assert by_name["unidades_disponiveis"].description == catalog.COLUMN_DESCRIPTIONS["core.empreendimentos"][
-        "unidades_disponiveis"
-    ]
+    assert (
+        by_name["unidades_disponiveis"].description
+        == catalog.COLUMN_DESCRIPTIONS["core.empreendimentos"]["unidades_disponiveis"]
+    )
     assert by_name["regiao"].description == "Região comercial"  # no description of ours: the COMMENT
     assert meta["dagster/row_count"] == 2 and meta["dagster/table_name"] == "core.empreendimentos"
 
@@ -107,4 +108,6 @@ def test_dg_lists_and_checks_the_definitions(tmp_path):
     expected = {node.key.to_user_string() for node in defs.resolve_asset_graph().asset_nodes}
     assert keys == expected
     checked = dg_cli("check", "defs", home=tmp_path)
-    assert checked.returncode == 0 and "All definitions loaded successfully" in checked.stdout + checked.stderr
+    assert (
+        checked.returncode == 0 and "All definitions loaded successfully" in checked.stdout + checked.stderr
+    )

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 STATUS_QUERY = """{
   workspaceOrError { ... on Workspace { locationEntries { name
-    locationOrLoadError { __typename ... on RepositoryLocation { repositories { name
+    locationOrLoadError { __typename ... on PythonError { message }
+      ... on RepositoryLocation { repositories { name
       schedules { name scheduleState { status } } sensors { name sensorState { status } } } } } } } }
   instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } }
 }"""
@@ -102,19 +103,25 @@ def test_code_server_webserver_daemon_and_web_app_come_up_healthy(dagster_home):
     }  # fmt: skip
     processes: dict[str, subprocess.Popen] = {}
     logs = {name: open(dagster_home / f"{name}.log", "wb") for name in commands}  # noqa: SIM115
-    try:
-        for name, command in commands.items():
-            processes[name] = subprocess.Popen(
-                command, env=env, cwd=dagster_home, stdout=logs[name], stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
-            processes[name].log_path = dagster_home / f"{name}.log"
 
+    def start(name: str) -> None:
+        processes[name] = subprocess.Popen(
+            commands[name], env=env, cwd=dagster_home, stdout=logs[name], stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        processes[name].log_path = dagster_home / f"{name}.log"
+
+    try:
+        # As docker-compose orders them: the webserver and the daemon once the code server is healthy (a
+        # webserver that finds no code server keeps the location's load error until it is reloaded).
+        start("code_server")
         health_check = [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(grpc_port)]
         wait_until(
             lambda: subprocess.run(health_check, env=env, capture_output=True).returncode == 0,
             180, "the code server's gRPC health check", processes,
         )  # fmt: skip
+        for name in ("webserver", "daemon", "web"):
+            start(name)
         ui = f"http://127.0.0.1:{ui_port}"
         wait_until(lambda: requests.get(f"{ui}/server_info", timeout=3).ok, 180, "the webserver", processes)
         web = f"http://127.0.0.1:{web_port}"

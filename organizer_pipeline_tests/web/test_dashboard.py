@@ -1,15 +1,11 @@
 import gzip
-import shutil
-import subprocess
 
 import pytest
 import requests
 import sqlalchemy as sa
 
 from organizer_pipeline.kpi import build
-from organizer_pipeline.settings import PROJECT_ROOT
-
-ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+from organizer_pipeline_tests.browser import chromium, needs_chromium, screenshot
 
 
 def get(root, path, **kwargs):
@@ -90,20 +86,8 @@ def test_plotly_js_is_served_offline(web):
     assert cached.status_code == 304
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def chromium(args, tmp_path):
-    command = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-        f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000", *args,
-    ]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-
-
 @pytest.mark.browser
-@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install -y chromium)")
+@needs_chromium
 def test_dashboard_renders_in_a_real_browser(filled, web, tmp_path):
     url = f"{web}/dashboard"
     dom = chromium(["--dump-dom", url], tmp_path)
@@ -111,16 +95,11 @@ def test_dashboard_renders_in_a_real_browser(filled, web, tmp_path):
     assert 'data-js-errors="[]"' in dom.stdout, dom.stdout[:500]
     assert 'data-charts-rendered="7"' in dom.stdout
     assert dom.stdout.count('class="main-svg"') >= 7  # Plotly drew SVG for every chart
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "dashboard.png"
-    shot.unlink(missing_ok=True)
-    result = chromium([f"--screenshot={shot}", "--window-size=1400,1800", url], tmp_path)
-    assert result.returncode == 0 and shot.stat().st_size > 20_000, result.stderr[-2000:]
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    screenshot(url, "dashboard.png", tmp_path)
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install -y chromium)")
+@needs_chromium
 def test_browser_probe_reports_js_errors(filled, web, tmp_path, monkeypatch):
     """The check above can fail: without Plotly's JS the probe records the errors and zero charts."""
     monkeypatch.setattr("organizer_pipeline.kpi.dashboard.PLOTLY_JS_PATH", "/static/missing.js")
