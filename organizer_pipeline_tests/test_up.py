@@ -160,6 +160,14 @@ def first_look(dagster_port: int, web_port: int, tmp_path) -> None:
         180,
         "the derived tables to be built",
     )
+    wait_until(  # the view over prosoluto follows it (the next automation tick)
+        lambda: (
+            len({r["mes"] for r in api(web_port, "prosoluto_mensal") if r["total"] and r["valor_prosoluto"]})
+            >= 12
+        ),
+        180,
+        "12 months of pró-soluto",
+    )
     state = dagster_state(dagster_port)
     assert all(node["partitionDefinition"] is None for node in state["assetNodes"])  # whole tables
     created = sorted(run["creationTime"] for run in state["runsOrError"]["results"])

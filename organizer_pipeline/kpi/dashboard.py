@@ -176,7 +176,7 @@ def prosoluto_figure(data: DashboardData) -> Figure:
         ],
         "Pró-soluto × financiamento por mês da venda",
         barmode="stack",
-        xaxis={"type": "category"},
+        xaxis={"type": "category", "nticks": 12},  # 24 months: every other label, upright and whole
         yaxis={"tickprefix": "R$ ", "rangemode": "tozero"},
         yaxis2={
             "overlaying": "y",
@@ -328,10 +328,10 @@ main {{ padding: 16px 24px; }}
 form.filters {{ display: flex; gap: 12px; align-items: end; flex-wrap: wrap; margin-bottom: 16px; }}
 form.filters label {{ display: flex; flex-direction: column; font-size: 12px; color: #566573; }}
 form.filters input, form.filters select, form.filters button {{ font-size: 14px; padding: 4px 8px; }}
-.cards {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(205px, 1fr)); gap: 12px; margin-bottom: 16px; }}
+.cards {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(230px, 1fr)); gap: 12px; margin-bottom: 16px; }}
 .card {{ background: #fff; border-radius: 8px; padding: 12px 14px; box-shadow: 0 1px 2px rgba(0,0,0,.08); }}
 .card .label {{ font-size: 12px; color: #566573; text-transform: uppercase; letter-spacing: .03em; }}
-.card .value {{ font-size: 21px; font-weight: 600; margin: 4px 0; white-space: nowrap; }}
+.card .value {{ font-size: 20px; font-weight: 600; margin: 4px 0; white-space: nowrap; }}
 .card .note {{ font-size: 11px; color: #85929e; }}
 .charts {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr)); gap: 12px; }}
 .plot {{ width: 100%; height: 360px; }}
