@@ -27,6 +27,10 @@ GRID = {"gridcolor": "#ebf0f8", "zerolinecolor": "#ebf0f8", "automargin": True}
 # them in the browser anyway, and kaleido takes the same dicts for the PNG.
 Figure = dict[str, Any]
 
+# Up to 24 months on a category axis: every other label, upright and whole (rotated labels were cut by the
+# legend below them).
+MONTHS_AXIS = {"type": "category", "nticks": 12}
+
 
 def _figure(data: list[dict], title: str, barmode: str = "group", **axes: dict) -> Figure:
     layout = {
@@ -64,7 +68,7 @@ def sales_figure(data: DashboardData) -> Figure:
     return _figure(
         [bars, line],
         "Evolução das vendas",
-        xaxis={"type": "category"},
+        xaxis=MONTHS_AXIS,
         yaxis={"title": {"text": "Vendas"}, "rangemode": "tozero"},
         yaxis2={
             "title": {"text": "VGV"},
@@ -133,7 +137,7 @@ def vso_monthly_figure(data: DashboardData) -> Figure:
         traces,
         "VSO por mês",
         xaxis={
-            "type": "category",
+            **MONTHS_AXIS,
             "categoryorder": "array",
             "categoryarray": [month.strftime("%m/%Y") for month in months],
         },
@@ -176,7 +180,7 @@ def prosoluto_figure(data: DashboardData) -> Figure:
         ],
         "Pró-soluto × financiamento por mês da venda",
         barmode="stack",
-        xaxis={"type": "category", "nticks": 12},  # 24 months: every other label, upright and whole
+        xaxis=MONTHS_AXIS,
         yaxis={"tickprefix": "R$ ", "rangemode": "tozero"},
         yaxis2={
             "overlaying": "y",
