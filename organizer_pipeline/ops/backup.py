@@ -450,7 +450,8 @@ def restore_database(dump: Path, url: URL, *, force: bool = False) -> None:
             f"restore onto PostgreSQL {archive.source_major} or newer"
         )
     pg_restore = find_binary("pg_restore", max(major, archive.dumper_major))
-    scratch = f"{(url.database or '')[:40]}_restore_{secrets.token_hex(4)}"
+    _drop_abandoned_scratches(url)
+    scratch = _scratch_name(url.database or "", secrets.token_hex(4))
     admin = _admin(url)
     try:
         with admin.connect() as conn:
@@ -476,6 +477,29 @@ def restore_database(dump: Path, url: URL, *, force: bool = False) -> None:
         pg_restore,
         f"; previous database kept as {kept}" if kept else "",
     )
+
+
+def _scratch_name(target: str, token: str) -> str:
+    return f"{target[:40]}_restore_{token}"
+
+
+def _drop_abandoned_scratches(url: URL) -> None:
+    """A restore killed midway (SIGKILL, a closed terminal) leaves its scratch database behind: the next
+    restore of the same target drops it. Only the exact scratch shape counts, and a scratch someone is still
+    connected to (a restore under way) is left alone, because DROP without FORCE refuses it."""
+    shape = re.compile(re.escape(_scratch_name(url.database or "", "")) + "[0-9a-f]{8}")
+    admin = _admin(url)
+    try:
+        with admin.connect() as conn:
+            names = conn.execute(sa.text("select datname from pg_database")).scalars().all()
+            for name in filter(shape.fullmatch, names):
+                try:
+                    conn.execute(sa.text(f"DROP DATABASE {_quote(conn, name)}"))
+                    log.info("restore: dropped %s, left by an interrupted restore", name)
+                except sa.exc.OperationalError as error:
+                    log.warning("restore: %s is in use, left alone (%s)", name, _first_line(error))
+    finally:
+        admin.dispose()
 
 
 def _drop_quietly(url: URL, name: str) -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
+from organizer_pipeline.db import urls
 from organizer_pipeline.db.engine import get_engine
 from organizer_pipeline.ops import backup
 from organizer_pipeline.ops.audit import audit
@@ -125,16 +126,7 @@ def test_a_restore_that_fails_halfway_leaves_the_database_as_it_was(pg_server, d
     with pytest.raises(backup.BackupError, match="was not changed"):
         backup.restore_database(damaged, db_url, force=True)
     assert fingerprints(get_engine(db_url)) == before
-    with _admin_engine(pg_server).connect() as conn:  # the scratch database is gone too
-        leftovers = (
-            conn.execute(
-                sa.text("select datname from pg_database where datname like :p"),
-                {"p": f"{db_url.database}_%"},
-            )
-            .scalars()
-            .all()
-        )
-    assert leftovers == []
+    assert _databases_like(pg_server, f"{db_url.database}_%") == []  # the scratch database is gone too
 
     (tmp_path / "copy.dump").write_bytes(data[:-10])  # a copy that no longer matches its metadata
     backup.metadata_path(dump.path).replace(backup.metadata_path(tmp_path / "copy.dump"))
@@ -142,9 +134,34 @@ def test_a_restore_that_fails_halfway_leaves_the_database_as_it_was(pg_server, d
         backup.restore_database(tmp_path / "copy.dump", db_url, force=True)
 
 
-def _admin_engine(pg_server):
-    from organizer_pipeline.db import urls
+def test_a_scratch_database_left_by_a_killed_restore_is_dropped_by_the_next_one(
+    pg_server, db_url, engine, tmp_path
+):
+    seed_everything(engine)
+    dump = backup.dump_database(db_url, tmp_path / "w.dump")
+    abandoned = f"{db_url.database}_restore_0badf00d"  # what a SIGKILLed restore leaves
+    in_use = f"{db_url.database}_restore_00c0ffee"  # a restore still under way
+    lookalike = f"{db_url.database}_restore_0badf00d_mine"  # someone's database, not ours
+    for name in (abandoned, in_use, lookalike):
+        create_database(pg_server, name)
+    busy = sa.create_engine(urls.render(pg_server.set(database=in_use)), poolclass=sa.pool.NullPool)
+    try:
+        with busy.connect():
+            backup.restore_database(dump.path, db_url, force=True)
+            assert _databases_like(pg_server, f"{db_url.database}_%") == sorted([in_use, lookalike])
+    finally:
+        busy.dispose()
+        for name in (in_use, lookalike):
+            drop_database(pg_server, name)
 
+
+def _databases_like(pg_server, pattern: str) -> list[str]:
+    with _admin_engine(pg_server).connect() as conn:
+        query = sa.text("select datname from pg_database where datname like :p order by datname")
+        return conn.execute(query, {"p": pattern}).scalars().all()
+
+
+def _admin_engine(pg_server):
     return sa.create_engine(urls.render(pg_server), poolclass=sa.pool.NullPool)
 
 
