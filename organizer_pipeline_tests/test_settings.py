@@ -75,16 +75,19 @@ def test_an_empty_value_means_the_default(monkeypatch, tmp_path):
     assert settings.STATE_DIR == settings.PROJECT_ROOT / "state"
 
 
-def test_compute_logs_follow_the_state_dir_from_any_directory(monkeypatch, tmp_path):
+def test_dagster_files_follow_the_state_dir_from_any_directory(monkeypatch, tmp_path):
     from dagster._core.instance.ref import InstanceRef
+
+    def dirs() -> tuple[str, str]:
+        ref = InstanceRef.from_dir(str(settings.PROJECT_ROOT))
+        return ref.compute_log_manager._base_dir, ref.local_artifact_storage.base_dir
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ORGANIZER_STATE_DIR", str(tmp_path / "state"))
-    manager = InstanceRef.from_dir(str(settings.PROJECT_ROOT)).compute_log_manager
-    assert manager._base_dir == str(tmp_path / "state" / "dagster" / "compute_logs")
+    assert dirs() == (str(tmp_path / "state/dagster/compute_logs"), str(tmp_path / "state/dagster/storage"))
     monkeypatch.setenv("ORGANIZER_STATE_DIR", "")
-    manager = InstanceRef.from_dir(str(settings.PROJECT_ROOT)).compute_log_manager
-    assert manager._base_dir == str(settings.PROJECT_ROOT / ".organizer" / "dagster" / "compute_logs")
+    default = settings.PROJECT_ROOT / ".organizer" / "dagster"
+    assert dirs() == (str(default / "compute_logs"), str(default / "storage"))
 
 
 def test_compose_keeps_the_image_paths_when_dotenv_leaves_them_empty():
