@@ -46,8 +46,8 @@ def cmd_web(args: argparse.Namespace) -> int:
 
     host = args.host or settings.env("ORGANIZER_WEB_HOST")
     port = args.port or settings.env_int("ORGANIZER_WEB_PORT")
-    print(f"organizer web: http://{host}:{port}  (health /health, dashboard /dashboard)", flush=True)
     with multiprocess_dir(port):  # before the app (and prometheus_client) is imported: workers add up
+        print(f"organizer web: http://{host}:{port}  (health /health, dashboard /dashboard)", flush=True)
         uvicorn.run(
             "organizer_pipeline.web.app:create_app",
             factory=True,

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
@@ -151,3 +152,28 @@ def test_the_cli_does_not_import_prometheus_client_before_setting_the_directory(
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "False", result.stderr[-500:]
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.1, 0.3, 1.5])
+def test_a_sigterm_at_any_moment_of_startup_stops_the_web_app_and_cleans_up(delay, tmp_path):
+    """A SIGTERM that came while the app was being imported once raised SystemExit inside a weakref callback,
+    where Python ignores it: the server then ran on (seen in CI as a 30 s hang)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in settings.ENV_VARS}
+    env.update(DATABASE_URL="postgresql://u@127.0.0.1:9/x", ORGANIZER_STATE_DIR=str(tmp_path))
+    web = subprocess.Popen(
+        [sys.executable, "-m", "organizer_pipeline.cli", "web", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert web.stdout.readline().startswith("organizer web:")
+        time.sleep(delay)
+        web.terminate()
+        _, stderr = web.communicate(timeout=20)
+    finally:
+        web.kill()
+    assert web.returncode in (0, 128 + 15), stderr[-500:]
+    assert not (tmp_path / "prometheus" / f"web-{port}").exists()

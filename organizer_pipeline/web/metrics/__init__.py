@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,18 +28,8 @@ def multiprocess_dir(port: int) -> Iterator[Path]:
 
     given = os.environ.get(ENV)
     path = Path(given) if given else settings.STATE_DIR / "prometheus" / f"web-{port}"
-    if path.exists():
-        for stale in path.glob("*.db"):
-            stale.unlink()
-    path.mkdir(parents=True, exist_ok=True)
-    os.environ[ENV] = str(path)
-    # uvicorn re-raises the SIGTERM it shut down on: with the default handler the process would die before
-    # the clean-up below. Exiting through SystemExit runs it (exit status 143 as before).
-    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    try:
-        yield path
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+
+    def clean_up() -> None:
         if given:
             for leftover in path.glob("*.db"):
                 leftover.unlink(missing_ok=True)
@@ -46,6 +37,24 @@ def multiprocess_dir(port: int) -> Iterator[Path]:
             shutil.rmtree(path, ignore_errors=True)
             os.environ.pop(ENV, None)
 
+    def exit_on_sigterm(signum: int, frame: object) -> None:
+        # uvicorn re-raises the SIGTERM it shut down on, and one may also come before uvicorn took over the
+        # signals: with the default handler the process would die without the clean-up. Raising SystemExit
+        # here is not enough: it can land in a weakref callback or __del__, where Python ignores it and the
+        # server then runs on. So: clean up and leave now, with the status SIGTERM gives (143).
+        clean_up()
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os._exit(128 + signum)
 
-def _exit_on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
+    previous = signal.signal(signal.SIGTERM, exit_on_sigterm)  # first: nothing is left, whenever it comes
+    try:
+        if path.exists():
+            for stale in path.glob("*.db"):
+                stale.unlink()
+        path.mkdir(parents=True, exist_ok=True)
+        os.environ[ENV] = str(path)
+        yield path
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        clean_up()
