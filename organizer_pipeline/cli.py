@@ -9,7 +9,9 @@ import argparse
 import importlib
 import json
 import logging
+import signal
 import sys
+import threading
 
 from organizer_pipeline import argtypes, settings
 from organizer_pipeline.errors import OrganizerError
@@ -154,10 +156,22 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _stop_on_sigterm() -> None:
+    """A command told to stop, stops. Dagster maps SIGTERM to SIGINT's handler in its processes, so one whose
+    SIGINT is ignored (a background job of a non-interactive shell, a pytest-xdist worker) hands SIGTERM on
+    ignored to every command it starts: `organizer web` or a simulator stopped then would run on."""
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    ):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def main(argv: list[str] | None = None, *, dotenv: bool | None = None) -> int:
     """`dotenv`: read the project's `.env` first; by default only for the real command line (argv None),
     so a caller passing arguments (tests) never picks up a developer's credentials."""
     read_dotenv = argv is None if dotenv is None else dotenv
+    _stop_on_sigterm()
     try:
         if read_dotenv:
             settings.load_dotenv()
