@@ -158,3 +158,14 @@ def test_upgrade_moves_an_old_installs_version_table_into_ops(db_url, engine):
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT to_regclass('public.alembic_version')")).scalar() is None
     assert migrate.is_at_head(db_url)
+
+
+def test_free_ports_are_outside_the_range_outgoing_connections_take():
+    import socket
+
+    from organizer_pipeline.db.embedded import _ephemeral_low
+
+    ports = {free_port() for _ in range(20)}
+    assert all(port < _ephemeral_low() for port in ports) and len(ports) > 10
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", ports.pop()))  # and free

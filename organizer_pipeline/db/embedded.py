@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import random
 import socket
 import subprocess
 from dataclasses import dataclass
@@ -47,9 +48,29 @@ def port_is_free(port: int) -> bool:
 
 
 def free_port() -> int:
+    """A loopback port nobody uses, below the kernel's ephemeral range: a port the kernel hands out (bind to 0)
+    is also what outgoing connections take as their local port, so one of them could hold it by the time
+    our server binds it ("address already in use", seen in CI)."""
+    low = _ephemeral_low()
+    if low > 11024:
+        for _ in range(200):
+            port = random.randrange(low - 10000, low)
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default; elsewhere the same range is common (IANA's starts at 49152)
 
 
 @dataclass
