@@ -1,11 +1,17 @@
-"""Waiting for a server we started (a subprocess) to answer over HTTP."""
+"""Our own command line as a subprocess, and waiting for a server we started to answer over HTTP."""
 
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 
 import requests
+
+
+def organizer_command(*args: str) -> list[str]:
+    """`organizer ARGS…` for a subprocess: this interpreter and package, whatever is on PATH."""
+    return [sys.executable, "-m", "organizer_pipeline.cli", *args]
 
 
 def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = None) -> bool:

@@ -22,7 +22,7 @@ from organizer_pipeline.db import migrate, urls
 from organizer_pipeline.db.embedded import EmbeddedPostgres, default_server, free_port
 from organizer_pipeline.db.engine import DAGSTER_DB, WAREHOUSE_DB, check_connection, ensure_database
 from organizer_pipeline.errors import OrganizerError
-from organizer_pipeline.processes import wait_for_http
+from organizer_pipeline.processes import organizer_command, wait_for_http
 
 log = logging.getLogger("organizer.up")
 
@@ -232,16 +232,7 @@ def start_simulators(supervisor: Supervisor, env: dict[str, str], mode: str) -> 
         port = free_port()
         supervisor.start(
             f"sandbox-{sim.name}",
-            [
-                sys.executable,
-                "-m",
-                "organizer_pipeline.cli",
-                "sandbox",
-                "serve",
-                sim.name,
-                "--port",
-                str(port),
-            ],
+            organizer_command("sandbox", "serve", sim.name, "--port", str(port)),
             env,
         )
         env.update(sim.env(f"http://127.0.0.1:{port}"))
@@ -313,18 +304,8 @@ def run_everything(dagster_port: int | None, web_port: int | None, host: str | N
         )
         supervisor.start(
             "web",
-            [
-                sys.executable,
-                "-m",
-                "organizer_pipeline.cli",
-                "web",
-                "--host",
-                web_host,
-                "--port",
-                str(web_port),
-                "--workers",
-                "2",  # the webhook benchmark's figures are with two workers (2 cores)
-            ],
+            # two workers: the webhook benchmark's figures are with two (2 cores)
+            organizer_command("web", "--host", web_host, "--port", str(web_port), "--workers", "2"),
             env,
         )
         if "hotmart" in simulated:

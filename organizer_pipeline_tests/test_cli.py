@@ -9,12 +9,12 @@ import argparse
 import os
 import signal
 import subprocess
-import sys
 
 import pytest
 
 from organizer_pipeline import cli, settings
 from organizer_pipeline.db import urls
+from organizer_pipeline.processes import organizer_command
 from organizer_pipeline_tests.conftest import create_database, drop_database
 
 HOSTILE_ENV = {
@@ -77,7 +77,7 @@ def test_help_works_for_every_command_whatever_the_environment(monkeypatch, caps
 def test_the_real_command_line_too():
     """The installed entry point, with every malformed setting at once: --help, then a command."""
     env = {**os.environ, **HOSTILE_ENV}
-    organizer = [sys.executable, "-m", "organizer_pipeline.cli"]
+    organizer = organizer_command()
     help_ = subprocess.run([*organizer, "--help"], env=env, capture_output=True, text=True, timeout=120)
     assert help_.returncode == 0 and "usage: organizer" in help_.stdout, help_.stderr
     status = subprocess.run(
@@ -205,7 +205,7 @@ def test_web_and_simulators_print_their_url_at_start_and_stop_on_sigterm(tmp_pat
         (["sandbox", "serve", "brevo"], "brevo simulator: http://127.0.0.1:"),
     ):
         process = subprocess.Popen(
-            [sys.executable, "-m", "organizer_pipeline.cli", *argv],
+            organizer_command(*argv),
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,

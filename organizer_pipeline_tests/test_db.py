@@ -1,6 +1,5 @@
 import os
 import subprocess
-import sys
 import uuid
 
 import pytest
@@ -10,13 +9,14 @@ from organizer_pipeline.db import migrate, urls
 from organizer_pipeline.db.embedded import EmbeddedPostgres, free_port
 from organizer_pipeline.db.engine import check_connection, dagster_url, ensure_database, warehouse_url
 from organizer_pipeline.errors import ConfigError, DatabaseUnavailable
+from organizer_pipeline.processes import organizer_command
 
 
 def organizer(*args, env=None):
     if env is not None and os.environ.get("PYTHONPATH"):
         env = {**env, "PYTHONPATH": os.environ["PYTHONPATH"]}
     return subprocess.run(
-        [sys.executable, "-m", "organizer_pipeline.cli", *args],
+        organizer_command(*args),
         capture_output=True,
         text=True,
         env=env,

@@ -6,7 +6,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -18,6 +17,7 @@ import sqlalchemy as sa
 
 from organizer_pipeline import settings
 from organizer_pipeline.db.embedded import EmbeddedPostgres, free_port, port_is_free
+from organizer_pipeline.processes import organizer_command
 from organizer_pipeline_tests.browser import CHROMIUM, chromium, screenshot
 
 pytestmark = pytest.mark.slow
@@ -77,16 +77,7 @@ def start_up(state_dir, dagster_port, web_port) -> Up:
         ORGANIZER_STATE_DIR=str(state_dir), ORGANIZER_PG_PORT=str(free_port()), ORGANIZER_API_TOKEN=TOKEN
     )
     return Up(
-        [
-            sys.executable,
-            "-m",
-            "organizer_pipeline.cli",
-            "up",
-            "--dagster-port",
-            str(dagster_port),
-            "--web-port",
-            str(web_port),
-        ],
+        organizer_command("up", "--dagster-port", str(dagster_port), "--web-port", str(web_port)),
         env=env,
         cwd=settings.PROJECT_ROOT,
         stdout=subprocess.PIPE,

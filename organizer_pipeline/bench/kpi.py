@@ -19,7 +19,6 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,7 +34,7 @@ from organizer_pipeline.db.engine import get_engine
 from organizer_pipeline.errors import OrganizerError
 from organizer_pipeline.kpi import build, synthetic
 from organizer_pipeline.kpi.views import VIEWS, KpiView
-from organizer_pipeline.processes import wait_for_http
+from organizer_pipeline.processes import organizer_command, wait_for_http
 
 SCRATCH_DB = "organizer_bench_kpi"
 TARGETS = {"refresh_ratio": 2.0, "dashboard_p95_ms": 300.0}
@@ -85,7 +84,7 @@ def web_server(url: URL) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": urls.render(url), "ORGANIZER_API_TOKEN": TOKEN}
     process = subprocess.Popen(
-        [sys.executable, "-m", "organizer_pipeline.cli", "web", "--host", "127.0.0.1", "--port", str(port)],
+        organizer_command("web", "--host", "127.0.0.1", "--port", str(port)),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -132,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
         )
         started = time.perf_counter()
         _, sales = derived.rebuild(engine, derived.PROSOLUTO)
-        print(f"core.prosoluto (the prosoluto asset): {sales:,} sales in {time.perf_counter() - started:.2f} s")
+        print(
+            f"core.prosoluto (the prosoluto asset): {sales:,} sales in {time.perf_counter() - started:.2f} s"
+        )
         first = time_refresh(engine)
         print(f"first materialization (create): {sum(first.values()):.2f} s")
         bare_runs, refresh_runs = [], []

@@ -23,7 +23,6 @@ import secrets
 import signal
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -39,7 +38,7 @@ from organizer_pipeline.db import urls
 from organizer_pipeline.db.embedded import free_port
 from organizer_pipeline.errors import OrganizerError
 from organizer_pipeline.hotmart.inbox import INSERT_INBOX, libpq_dsn
-from organizer_pipeline.processes import wait_for_http
+from organizer_pipeline.processes import organizer_command, wait_for_http
 from organizer_pipeline.sandbox import hotmart as generator
 
 SCRATCH_DB = "organizer_bench_webhook"
@@ -76,16 +75,7 @@ def web_app(url: URL, hottok: str, workers: int) -> Iterator[WebApp]:
     """`organizer web --workers N` in its own process group, serving `url`; stopped (or found dead) on exit."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": urls.render(url), "HOTMART_HOTTOK": hottok}
-    command = [
-        sys.executable,
-        "-m",
-        "organizer_pipeline.cli",
-        "web",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
+    command = organizer_command("web", "--port", str(port), "--workers", str(workers))
     process = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
     root = f"http://127.0.0.1:{port}"
     try:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import sys
+from organizer_pipeline.processes import organizer_command
 
 
 def trickle_command(web_url: str) -> list[str] | None:
     """An endless generator posting to `web_url` like a real shop (sandbox/hotmart.py `shop_traffic`): about
     four events a minute with a burst of 15-40 every ten minutes or so, 5% re-sent, some delivered late.
     It reads HOTMART_HOTTOK from the environment `organizer up` gives it."""
-    return [
-        sys.executable,
-        "-m",
-        "organizer_pipeline.cli",
+    return organizer_command(
         "sandbox",
         "hotmart",
         "--url",
@@ -24,4 +21,4 @@ def trickle_command(web_url: str) -> list[str] | None:
         "--duplicates",
         "0.05",
         "--shuffle",
-    ]
+    )

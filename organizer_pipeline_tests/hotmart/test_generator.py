@@ -6,6 +6,7 @@ from collections import Counter
 from organizer_pipeline.cli import main
 from organizer_pipeline.db import urls
 from organizer_pipeline.db.embedded import free_port
+from organizer_pipeline.processes import organizer_command
 from organizer_pipeline.sandbox import hotmart as generator
 from organizer_pipeline.sandbox.hotmart_feed import trickle_command
 from organizer_pipeline.sandbox.server import serve_in_thread
@@ -24,7 +25,7 @@ def test_duplicates_and_shuffle_keep_the_same_unique_events():
 def sandbox_hotmart(root: str, *args: str, **env: str) -> subprocess.CompletedProcess:
     """`organizer sandbox hotmart --url ROOT …` in its own process, with `env` on top of ours."""
     return subprocess.run(
-        [sys.executable, "-m", "organizer_pipeline.cli", "sandbox", "hotmart", "--url", root, *args],
+        organizer_command("sandbox", "hotmart", "--url", root, *args),
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -104,7 +105,7 @@ def test_operator_cli_status_and_process(db_url, engine):
 
     store(engine, generator.generate(25, seed=12))
     run = lambda *argv: subprocess.run(  # noqa: E731
-        [sys.executable, "-m", "organizer_pipeline.cli", "hotmart", *argv],
+        organizer_command("hotmart", *argv),
         env=os.environ.copy(),
         capture_output=True,
         text=True,

@@ -1,14 +1,14 @@
 import subprocess
-import sys
 
 import sqlalchemy as sa
 
+from organizer_pipeline.processes import organizer_command
 from organizer_pipeline_tests.kpi import fixture
 
 
 def organizer(*args):
     """The CLI in a subprocess; DATABASE_URL (and PYTHONPATH) come from the test's environment."""
-    command = [sys.executable, "-m", "organizer_pipeline.cli", *args]
+    command = organizer_command(*args)
     return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
 
 

@@ -19,6 +19,7 @@ from organizer_pipeline import settings
 from organizer_pipeline.db import urls
 from organizer_pipeline.db.embedded import free_port
 from organizer_pipeline.db.engine import ensure_database
+from organizer_pipeline.processes import organizer_command
 from organizer_pipeline_tests.conftest import drop_database
 
 pytestmark = pytest.mark.slow
@@ -99,7 +100,7 @@ def test_code_server_webserver_daemon_and_web_app_come_up_healthy(dagster_home):
             str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(ui_port), "-w", workspace, "--log-format", "json",
         ],
         "daemon": [str(BIN / "dagster-daemon"), "run", "-w", workspace, "--log-format", "json"],
-        "web": [sys.executable, "-m", "organizer_pipeline.cli", "web", "--port", str(web_port)],
+        "web": organizer_command("web", "--port", str(web_port)),
     }  # fmt: skip
     processes: dict[str, subprocess.Popen] = {}
     logs = {name: open(dagster_home / f"{name}.log", "wb") for name in commands}  # noqa: SIM115

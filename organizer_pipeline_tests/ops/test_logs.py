@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import subprocess
-import sys
 
 import pytest
 import requests
@@ -16,7 +15,7 @@ from organizer_pipeline.db import urls
 from organizer_pipeline.db.embedded import free_port
 from organizer_pipeline.logs import configure_logging
 from organizer_pipeline.ops.alerts import FailedRun, handle_failed_run
-from organizer_pipeline.processes import wait_for_http
+from organizer_pipeline.processes import organizer_command, wait_for_http
 from organizer_pipeline_tests.ops.helpers import purchase_payload, seed_hotmart
 
 EMAIL = "Carla.Mendes@example.net"
@@ -53,7 +52,7 @@ def process_env(db_url, **extra) -> dict[str, str]:
 
 def organizer(args, env):
     return subprocess.run(
-        [sys.executable, "-m", "organizer_pipeline.cli", *args],
+        organizer_command(*args),
         env=env,
         cwd=settings.PROJECT_ROOT,
         capture_output=True,
@@ -98,7 +97,7 @@ def test_web_app_logs_no_secret_or_email(db_url, tmp_path):
     log_file = tmp_path / "web.log"
     with open(log_file, "w") as output:
         web = subprocess.Popen(
-            [sys.executable, "-m", "organizer_pipeline.cli", "web", "--port", str(port)],
+            organizer_command("web", "--port", str(port)),
             env=process_env(db_url),
             cwd=settings.PROJECT_ROOT,
             stdout=output,

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from organizer_pipeline import settings
 from organizer_pipeline.db import urls
 from organizer_pipeline.db.embedded import free_port
-from organizer_pipeline.processes import wait_for_http
+from organizer_pipeline.processes import organizer_command, wait_for_http
 from organizer_pipeline.sandbox import hotmart as generator
 from organizer_pipeline.sandbox.server import serve_in_thread
 from organizer_pipeline.web.app import create_app
@@ -112,16 +112,7 @@ def test_uvicorn_workers_add_up_and_the_directory_is_cleaned(workers, db_url, tm
         PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
     )
     web = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "organizer_pipeline.cli",
-            "web",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
+        organizer_command("web", "--port", str(port), "--workers", str(workers)),
         env=env,
         cwd=settings.PROJECT_ROOT,
         stdout=subprocess.DEVNULL,
@@ -162,7 +153,7 @@ def test_a_sigterm_at_any_moment_of_startup_stops_the_web_app_and_cleans_up(dela
     env = {k: v for k, v in os.environ.items() if k not in settings.ENV_VARS}
     env.update(DATABASE_URL="postgresql://u@127.0.0.1:9/x", ORGANIZER_STATE_DIR=str(tmp_path))
     web = subprocess.Popen(
-        [sys.executable, "-m", "organizer_pipeline.cli", "web", "--port", str(port)],
+        organizer_command("web", "--port", str(port)),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
